@@ -1,0 +1,616 @@
+"""The base autoencoder estimator shared by every public class.
+
+It holds the parameters common to all autoencoders, validates them and the
+data, turns them into an :class:`~skae._network.Architecture` and an objective,
+hands that to :func:`~skae._optimize.minimize_lbfgs`, and stores the result.
+``transform``, ``inverse_transform``, ``reconstruct``, ``score`` and
+``score_samples`` are here too, evaluated in chunks of bounded memory.
+Variants are parameters: a subclass only chooses defaults and, for denoising,
+how to corrupt the training input (:meth:`BaseAutoencoder._training_pair`).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn import get_config
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.utils import (
+    check_array,
+    check_random_state,
+    gen_batches,
+)
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from skae._activations import ACTIVATIONS, UNIT_INTERVAL_ACTIVATIONS
+from skae._network import (
+    Workspace,
+    init_params,
+    loss_grad,
+    make_architecture,
+    pack,
+    predict,
+    unpack,
+)
+from skae._optimize import EarlyStopping, minimize_lbfgs
+from skae._pretrain import greedy_pretrain
+
+_FITTED_ATTRIBUTES = (
+    "coefs_",
+    "intercepts_",
+    "n_iter_",
+    "loss_",
+    "loss_curve_",
+    "validation_scores_",
+    "best_validation_score_",
+    "n_features_in_",
+    "feature_names_in_",
+    "stopped_by_",
+)
+
+#: Numpydoc entries of the shared parameters, substituted into each docstring.
+PARAMETER_DOCS = {
+    "n_components": """n_components : int, default={n_components}
+        Number of units in the code layer: the dimension of ``transform``'s
+        output, the "hidden units" a grid search tunes. Larger than
+        ``n_features`` (an overcomplete code) is allowed unless the whole
+        network is linear and noise-free, where it would learn the identity.""",
+    "hidden_layer_sizes": """\
+hidden_layer_sizes : tuple of int, default={hidden_layer_sizes}
+        Sizes of the encoder layers between the input and the code; the
+        decoder mirrors them. ``()`` gives the classic 3-layer network
+        (input, code, output).""",
+    "activation": """activation : {{"identity", "logistic", "tanh", "relu"}}, \
+default="{activation}"
+        Activation of the hidden layers on both sides of the code.""",
+    "code_activation": """\
+code_activation : {{"identity", "logistic", "tanh", "relu"}}, \
+default="{code_activation}"
+        Activation of the code layer. ``"identity"`` gives a linear code as in
+        Hinton and Salakhutdinov's deep autoencoders; the sparsity penalty
+        requires ``"logistic"``.""",
+    "output_activation": """output_activation : {{"identity", "logistic"}}, \
+default="{output_activation}"
+        Activation of the output layer; ``"logistic"`` suits data scaled to
+        [0, 1].""",
+    "alpha": """alpha : float, default={alpha}
+        L2 weight decay: the objective gains ``alpha / (2 m) * sum ||W||^2``
+        over all weight matrices (not the biases), for ``m`` samples.""",
+    "sparsity_weight": """sparsity_weight : float, default={sparsity_weight}
+        Weight ``beta`` of the sparsity penalty
+        ``beta * sum_j KL(sparsity_target || rho_hat_j)`` on the mean
+        activation ``rho_hat_j`` of each code unit over the training set.
+        0 disables it; positive values require ``code_activation="logistic"``.""",
+    "sparsity_target": """sparsity_target : float, default={sparsity_target}
+        Target mean activation ``rho`` of each code unit, in (0, 1).""",
+    "tied_weights": """tied_weights : bool, default={tied_weights}
+        If True, each decoder matrix is the transpose of its encoder matrix,
+        roughly halving the number of parameters.""",
+    "pretrain": """pretrain : {{"greedy"}} or None, default={pretrain}
+        ``"greedy"`` trains one shallow autoencoder per encoder layer on the
+        codes of the previous one, stacks them, then fine-tunes the whole
+        network. Ignored when ``warm_start`` continues a previous fit.""",
+    "pretrain_max_iter": """pretrain_max_iter : int, default={pretrain_max_iter}
+        Maximum number of L-BFGS iterations of each pretraining stage.""",
+    "max_iter": """max_iter : int, default={max_iter}
+        Maximum number of L-BFGS iterations.""",
+    "tol": """tol : float, default={tol}
+        Tolerance on the projected gradient (L-BFGS-B's ``gtol``), as in
+        scikit-learn's ``MLPRegressor``.""",
+    "max_fun": """max_fun : int, default={max_fun}
+        Maximum number of loss-and-gradient evaluations.""",
+    "early_stopping": """early_stopping : bool, default={early_stopping}
+        If True, hold out ``validation_fraction`` of the samples and stop when
+        their reconstruction error has not improved for ``n_iter_no_change``
+        iterations; the parameters with the best held-out error are kept.""",
+    "validation_fraction": """validation_fraction : float, default={validation_fraction}
+        Fraction of the samples held out when ``early_stopping=True``.""",
+    "n_iter_no_change": """n_iter_no_change : int, default={n_iter_no_change}
+        Iterations without held-out improvement before early stopping.""",
+    "callback": """callback : callable or None, default={callback}
+        Called after each iteration as ``callback(iteration, loss, estimator)``
+        (``estimator.coefs_`` and ``intercepts_`` then hold the current
+        parameters); training stops when it returns True.""",
+    "random_state": """random_state : int, RandomState instance or None, \
+default={random_state}
+        Seeds the weight initialisation, the validation split and the noise.
+        Pass an int for reproducible results.""",
+    "verbose": """verbose : int, default={verbose}
+        0 is silent; 1 prints a line every 10 iterations and a summary;
+        2 prints every iteration.""",
+    "warm_start": """warm_start : bool, default={warm_start}
+        If True, ``fit`` starts from the fitted parameters of the previous call
+        (same architecture required).""",
+    "noise": """noise : {{"gaussian", "masking", "salt_and_pepper"}}, default="{noise}"
+        Corruption of the training input: additive Gaussian noise of standard
+        deviation ``noise_level``; ``"masking"`` sets a fraction
+        ``noise_level`` of each sample's entries to 0 (the only choice for
+        sparse X); ``"salt_and_pepper"`` sets a fraction ``noise_level`` to the
+        feature's minimum or maximum, by a fair coin.""",
+    "noise_level": """noise_level : float, default={noise_level}
+        Standard deviation (``"gaussian"``, >= 0) or fraction of entries
+        (``"masking"``, ``"salt_and_pepper"``, in [0, 1]).""",
+    "n_corruptions": """n_corruptions : int, default={n_corruptions}
+        Number of corrupted copies of each training sample.""",
+}
+
+ATTRIBUTES_DOC = """
+    Attributes
+    ----------
+    coefs_ : list of ndarray
+        Weight matrices, one per layer, encoder then decoder; the ``i``-th has
+        shape ``(sizes[i], sizes[i + 1])`` for layer sizes
+        ``(n_features, *hidden_layer_sizes, n_components, ...reversed...,
+        n_features)``.
+    intercepts_ : list of ndarray
+        Bias vectors, one per layer.
+    n_iter_ : int
+        Number of L-BFGS iterations run (fine-tuning, after any pretraining).
+    loss_ : float
+        Final value of the objective (of the kept parameters).
+    loss_curve_ : list of float
+        Objective after each L-BFGS iteration.
+    validation_scores_ : list of float or None
+        With ``early_stopping``, the held-out score (negative mean squared
+        reconstruction error per sample) after each iteration; else None.
+    best_validation_score_ : float or None
+        Best of ``validation_scores_``; None without ``early_stopping``.
+    stopped_by_ : str or None
+        Why training stopped before convergence or the iteration budget:
+        ``"callback"``, ``"early_stopping"``, ``"interrupt"``; None otherwise.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during ``fit``, when ``X`` has string column
+        names.
+"""
+
+
+def fill_docstring(doc: str, names: list[str], defaults: dict) -> str:
+    """Substitute the shared parameter entries and their defaults into ``doc``."""
+    fmt = {k: repr(v) if isinstance(v, str) else v for k, v in defaults.items()}
+    fmt.update({k: v for k, v in defaults.items() if isinstance(v, str)})
+    params = "\n".join("    " + PARAMETER_DOCS[n].format(**fmt) for n in names)
+    return doc.replace("    {parameters}", params).replace(
+        "    {attributes}", ATTRIBUTES_DOC.strip("\n")
+    )
+
+
+def _check_hidden_layer_sizes(hidden_layer_sizes) -> tuple[int, ...]:
+    sizes = tuple(np.ravel(np.asarray(hidden_layer_sizes, dtype=object)).tolist())
+    if not all(isinstance(s, Integral) and not isinstance(s, bool) for s in sizes):
+        raise ValueError(
+            "hidden_layer_sizes must be a tuple of positive integers, got "
+            f"{hidden_layer_sizes!r}."
+        )
+    if any(s < 1 for s in sizes):
+        raise ValueError(
+            f"hidden_layer_sizes must contain positive integers, got {sizes}."
+        )
+    return tuple(int(s) for s in sizes)
+
+
+class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Base class of the skae autoencoders; not for direct use."""
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": ["array-like"],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "code_activation": [StrOptions(set(ACTIVATIONS))],
+        "output_activation": [StrOptions({"identity", "logistic"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "sparsity_weight": [Interval(Real, 0, None, closed="left")],
+        "sparsity_target": [Interval(Real, 0, 1, closed="neither")],
+        "tied_weights": ["boolean"],
+        "pretrain": [StrOptions({"greedy"}), None],
+        "pretrain_max_iter": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "callback": [callable, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        hidden_layer_sizes=(100,),
+        activation="tanh",
+        code_activation="identity",
+        output_activation="identity",
+        alpha=1e-4,
+        sparsity_weight=0.0,
+        sparsity_target=0.05,
+        tied_weights=False,
+        pretrain=None,
+        pretrain_max_iter=100,
+        max_iter=500,
+        tol=1e-4,
+        max_fun=15000,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        callback=None,
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+    ):
+        self.n_components = n_components
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.code_activation = code_activation
+        self.output_activation = output_activation
+        self.alpha = alpha
+        self.sparsity_weight = sparsity_weight
+        self.sparsity_target = sparsity_target
+        self.tied_weights = tied_weights
+        self.pretrain = pretrain
+        self.pretrain_max_iter = pretrain_max_iter
+        self.max_iter = max_iter
+        self.tol = tol
+        self.max_fun = max_fun
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.callback = callback
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    # ----------------------------------------------------------------- fitting
+    def _is_noisy(self) -> bool:
+        """Whether training corrupts its input (overridden by denoising)."""
+        return False
+
+    def _training_pair(self, X, rng):
+        """``(inputs, targets)`` the objective compares; identity by default."""
+        return X, X
+
+    def _architecture(self, n_features: int):
+        hidden = _check_hidden_layer_sizes(self.hidden_layer_sizes)
+        arch = make_architecture(
+            n_features,
+            hidden,
+            self.n_components,
+            self.activation,
+            self.code_activation,
+            self.output_activation,
+            tied=self.tied_weights,
+        )
+        if self.sparsity_weight > 0:
+            if self.code_activation not in UNIT_INTERVAL_ACTIVATIONS:
+                raise ValueError(
+                    "sparsity_weight > 0 requires code_activation='logistic' (the "
+                    "KL sparsity penalty needs code activations in (0, 1)), got "
+                    f"code_activation={self.code_activation!r}."
+                )
+        linear = set(arch.activations) == {"identity"}
+        if linear and self.n_components > n_features and not self._is_noisy():
+            raise ValueError(
+                f"n_components={self.n_components} must be <= n_features="
+                f"{n_features} for a linear autoencoder without noise: it would "
+                "learn the identity. Use fewer components, a nonlinear "
+                "activation, or a DenoisingAutoencoder."
+            )
+        return arch
+
+    def _validate_input(self, X, reset: bool):
+        return validate_data(
+            self,
+            X,
+            reset=reset,
+            accept_sparse=("csr", "csc"),
+            dtype=[np.float64, np.float32],
+            ensure_min_samples=2 if reset else 1,
+        )
+
+    def _objective(self, X_in, target, arch):
+        ws = Workspace(arch, X_in.shape[0], X_in.dtype)
+        return partial(
+            loss_grad,
+            X=X_in,
+            target=target,
+            ws=ws,
+            alpha=self.alpha,
+            sparsity_weight=self.sparsity_weight,
+            sparsity_target=self.sparsity_target,
+        )
+
+    def _initial_theta(self, arch, X_in, target, rng):
+        if self.warm_start and hasattr(self, "coefs_"):
+            shapes = [W.shape for W in self.coefs_]
+            expected = [(a, b) for a, b in zip(arch.sizes[:-1], arch.sizes[1:])]
+            if shapes != expected:
+                raise ValueError(
+                    "warm_start=True needs the same architecture as the previous "
+                    f"fit: layer shapes {shapes} were fitted, {expected} requested."
+                )
+            return pack(self.coefs_, self.intercepts_, arch)
+        mean = np.asarray(target.mean(axis=0)).ravel()
+        if self.pretrain == "greedy" and arch.code_layer > 1:
+            return greedy_pretrain(
+                X_in,
+                target,
+                arch,
+                rng,
+                output_bias=mean,
+                max_iter=self.pretrain_max_iter,
+                max_fun=self.max_fun,
+                tol=self.tol,
+                alpha=self.alpha,
+                sparsity_weight=self.sparsity_weight,
+                sparsity_target=self.sparsity_target,
+                verbose=self.verbose,
+            )
+        return init_params(arch, rng, output_bias=mean)
+
+    def _set_params_from_theta(self, theta, arch, dtype):
+        coefs, intercepts = unpack(np.asarray(theta, dtype=dtype), arch)
+        self.coefs_ = [np.ascontiguousarray(W) for W in coefs]
+        self.intercepts_ = [b.copy() for b in intercepts]
+
+    def _fit(self, X):
+        X = self._validate_input(X, reset=True)
+        arch = self._architecture(X.shape[1])
+        rng = check_random_state(self.random_state)
+        dtype = X.dtype
+
+        early = None
+        if self.early_stopping:
+            n_val = int(round(self.validation_fraction * X.shape[0]))
+            if n_val < 1 or n_val >= X.shape[0]:
+                raise ValueError(
+                    f"validation_fraction={self.validation_fraction} leaves "
+                    f"{n_val} of {X.shape[0]} samples for validation; early "
+                    "stopping needs at least one sample on each side."
+                )
+            perm = rng.permutation(X.shape[0])
+            X_val, X = X[perm[:n_val]], X[perm[n_val:]]
+            early = EarlyStopping(
+                partial(_mean_sq_error, X=X_val, arch=arch, dtype=dtype),
+                n_iter_no_change=self.n_iter_no_change,
+                tol=self.tol,
+            )
+
+        X_in, target = self._training_pair(X, rng)
+        theta0 = self._initial_theta(arch, X_in, target, rng)
+        objective = self._objective(X_in, target, arch)
+
+        callback = None
+        if self.callback is not None:
+
+            def callback(iteration, loss, theta):
+                self._set_params_from_theta(theta, arch, dtype)
+                return bool(self.callback(iteration, loss, self))
+
+        result = minimize_lbfgs(
+            objective,
+            theta0,
+            max_iter=self.max_iter,
+            max_fun=self.max_fun,
+            tol=self.tol,
+            callback=callback,
+            early_stopping=early,
+            verbose=self.verbose,
+            name=type(self).__name__,
+        )
+        if not (np.isfinite(result.theta).all() and np.isfinite(result.loss)):
+            raise ValueError(
+                f"{type(self).__name__}.fit diverged: the parameters or the loss "
+                "became non-finite. Scale the input (e.g. StandardScaler), lower "
+                "the values' range, or increase alpha."
+            )
+        self._set_params_from_theta(result.theta, arch, dtype)
+        self.n_iter_ = result.n_iter
+        self.loss_ = result.loss
+        self.loss_curve_ = result.loss_curve
+        self.stopped_by_ = result.stopped_by
+        self.validation_scores_ = None if early is None else early.scores
+        self.best_validation_score_ = None if early is None else -early.best_loss
+        return self
+
+    def _clear_fitted_state(self):
+        for name in _FITTED_ATTRIBUTES:
+            self.__dict__.pop(name, None)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the autoencoder to ``X`` by L-BFGS.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data. float32 input is trained in float32.
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        try:
+            return self._fit(X)
+        except BaseException:
+            # Never leave a half-updated estimator that transform would accept.
+            self._clear_fitted_state()
+            raise
+
+    # --------------------------------------------------------------- inference
+    @property
+    def _n_features_out(self):
+        return self.n_components
+
+    def _layers(self, part: str, dtype):
+        """(coefs, intercepts, activations) of the encoder or the decoder."""
+        arch = self._architecture(self.n_features_in_)
+        c = arch.code_layer
+        sl = slice(0, c) if part == "encoder" else slice(c, arch.n_layers)
+        coefs = [W.astype(dtype, copy=False) for W in self.coefs_[sl]]
+        intercepts = [b.astype(dtype, copy=False) for b in self.intercepts_[sl]]
+        return coefs, intercepts, arch.activations[sl]
+
+    def _chunked(self, X, func, n_out: int, dtype):
+        """Apply ``func`` to row blocks of ``X`` sized by scikit-learn's
+        ``working_memory``; returns an ndarray of shape (n_samples, n_out)."""
+        widest = max(max(W.shape) for W in self.coefs_)
+        row_bytes = 3 * widest * np.dtype(dtype).itemsize
+        chunk = int(get_config()["working_memory"] * 2**20 // row_bytes)
+        out = np.empty((X.shape[0], n_out), dtype=dtype)
+        for batch in gen_batches(X.shape[0], max(chunk, 1)):
+            out[batch] = func(X[batch])
+        return out
+
+    def transform(self, X):
+        """Encode ``X``: the code-layer activations.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data to encode.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_components)
+            Codes, float32 for float32 input and float64 otherwise.
+        """
+        check_is_fitted(self)
+        X = self._validate_input(X, reset=False)
+        layers = self._layers("encoder", X.dtype)
+        return self._chunked(
+            X, lambda B: predict(B, *layers), self.n_components, X.dtype
+        )
+
+    def inverse_transform(self, X):
+        """Decode codes back to the input space.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components)
+            Codes, as returned by ``transform``.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features)
+            Reconstructions.
+        """
+        check_is_fitted(self)
+        Z = _check_codes(X, self.n_components)
+        layers = self._layers("decoder", Z.dtype)
+        return self._chunked(
+            Z, lambda B: predict(B, *layers), self.n_features_in_, Z.dtype
+        )
+
+    def reconstruct(self, X):
+        """Encode then decode ``X``: ``inverse_transform(transform(X))``.
+
+        For a :class:`DenoisingAutoencoder` this denoises a batch in one call.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data to reconstruct.
+
+        Returns
+        -------
+        X_hat : ndarray of shape (n_samples, n_features)
+            Reconstructions.
+        """
+        check_is_fitted(self)
+        X = self._validate_input(X, reset=False)
+        enc = self._layers("encoder", X.dtype)
+        dec = self._layers("decoder", X.dtype)
+        return self._chunked(
+            X,
+            lambda B: predict(predict(B, *enc), *dec),
+            self.n_features_in_,
+            X.dtype,
+        )
+
+    def score_samples(self, X):
+        """Negative squared reconstruction error of each sample.
+
+        Higher is better; low values flag samples unlike the training data,
+        so this serves as an anomaly score.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data to score.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+            ``-||x - x_hat||^2`` for each sample.
+        """
+        check_is_fitted(self)
+        X = self._validate_input(X, reset=False)
+        enc = self._layers("encoder", X.dtype)
+        dec = self._layers("decoder", X.dtype)
+
+        def _block(B):
+            R = predict(predict(B, *enc), *dec)
+            R -= B.toarray() if sp.issparse(B) else B
+            return -np.einsum("ij,ij->i", R, R)[:, None]
+
+        return self._chunked(X, _block, 1, X.dtype)[:, 0]
+
+    def score(self, X, y=None):
+        """Negative mean squared reconstruction error per sample.
+
+        Higher is better, so ``GridSearchCV`` can tune ``n_components`` with
+        no labels.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data to score.
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        score : float
+            ``-mean_i ||x_i - x_hat_i||^2``.
+        """
+        return float(np.mean(self.score_samples(X), dtype=np.float64))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.input_tags.sparse = True
+        return tags
+
+
+def _check_codes(Z, n_components: int) -> np.ndarray:
+    Z = check_array(Z, dtype=[np.float64, np.float32], input_name="codes")
+    if Z.shape[1] != n_components:
+        raise ValueError(
+            f"inverse_transform expects codes with {n_components} columns "
+            f"(n_components), got {Z.shape[1]}."
+        )
+    return Z
+
+
+def _mean_sq_error(theta, X, arch, dtype) -> float:
+    """Mean over samples of ``||x - x_hat||^2`` for the network ``theta``."""
+    coefs, intercepts = unpack(np.asarray(theta, dtype=dtype), arch)
+    R = predict(X, coefs, intercepts, arch.activations)
+    R -= X.toarray() if sp.issparse(X) else X
+    return float(np.einsum("ij,ij->", R, R) / X.shape[0])

@@ -1,0 +1,152 @@
+"""The numerical core alone: exact gradients, packing, activations."""
+
+import itertools
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from skae._activations import ACTIVATIONS, DERIVATIVES
+from skae._network import (
+    Workspace,
+    init_params,
+    loss_grad,
+    make_architecture,
+    pack,
+    unpack,
+)
+
+
+def _numerical_grad(f, theta, eps):
+    g = np.empty_like(theta)
+    for i in range(theta.size):
+        e = np.zeros_like(theta)
+        e[i] = eps
+        g[i] = (f(theta + e) - f(theta - e)) / (2 * eps)
+    return g
+
+
+def _check_gradient(arch, X, target=None, dtype=np.float64, rtol=1e-6, **penalties):
+    rng = np.random.RandomState(0)
+    target = X if target is None else target
+    theta = init_params(arch, rng) + 0.1 * rng.standard_normal(arch.n_params)
+    ws = Workspace(arch, X.shape[0], dtype)
+
+    def f(t):
+        return loss_grad(t, X, target, ws, **penalties)[0]
+
+    loss, grad = loss_grad(theta, X, target, ws, **penalties)
+    assert grad.dtype == np.float64 and grad.shape == theta.shape
+    eps = 1e-6 if dtype == np.float64 else 1e-2
+    num = _numerical_grad(f, theta, eps)
+    np.testing.assert_allclose(grad, num, rtol=rtol, atol=rtol * np.abs(num).max())
+    return loss
+
+
+ACTS = sorted(ACTIVATIONS)
+
+
+@pytest.mark.parametrize(
+    "activation, output_activation, alpha",
+    itertools.product(ACTS, ["identity", "logistic"], [0.0, 0.7]),
+)
+def test_gradient_matches_finite_differences(activation, output_activation, alpha):
+    X = np.random.RandomState(1).uniform(size=(15, 5))
+    for code in ACTS:
+        arch = make_architecture(5, (4,), 3, activation, code, output_activation)
+        _check_gradient(arch, X, alpha=alpha)
+
+
+@pytest.mark.parametrize("tied", [False, True])
+@pytest.mark.parametrize("hidden", [(), (4,), (6, 4)])
+def test_gradient_with_sparsity_penalty_and_tied_weights(tied, hidden):
+    X = np.random.RandomState(2).uniform(size=(12, 5))
+    arch = make_architecture(5, hidden, 3, "tanh", "logistic", "identity", tied)
+    _check_gradient(arch, X, alpha=0.3, sparsity_weight=2.0, sparsity_target=0.1)
+
+
+def test_gradient_with_noisy_input_and_clean_target():
+    rng = np.random.RandomState(3)
+    X = rng.uniform(size=(12, 5))
+    X_noisy = X + rng.normal(scale=0.3, size=X.shape)
+    arch = make_architecture(5, (4,), 2, "relu", "identity", "identity")
+    _check_gradient(arch, X_noisy, target=X, alpha=0.1)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_gradient_on_sparse_input_equals_dense(fmt):
+    rng = np.random.RandomState(4)
+    X = rng.uniform(size=(10, 6))
+    X[X < 0.6] = 0
+    Xs = sp.csr_matrix(X).asformat(fmt)
+    arch = make_architecture(6, (4,), 2, "tanh", "identity", "identity", tied=True)
+    theta = init_params(arch, rng)
+    dense = loss_grad(theta, X, X, Workspace(arch, 10, np.float64), alpha=0.2)
+    sparse = loss_grad(theta, Xs, Xs, Workspace(arch, 10, np.float64), alpha=0.2)
+    np.testing.assert_allclose(sparse[0], dense[0], rtol=1e-12)
+    np.testing.assert_allclose(sparse[1], dense[1], rtol=1e-10, atol=1e-14)
+    _check_gradient(arch, Xs, alpha=0.2)
+
+
+def test_gradient_in_float32():
+    X = np.random.RandomState(5).uniform(size=(20, 5)).astype(np.float32)
+    arch = make_architecture(5, (4,), 3, "tanh", "logistic", "logistic")
+    _check_gradient(
+        arch, X, dtype=np.float32, rtol=2e-2, alpha=0.1, sparsity_weight=0.5
+    )
+
+
+def test_loss_is_the_documented_objective():
+    rng = np.random.RandomState(6)
+    X = rng.uniform(size=(9, 4))
+    arch = make_architecture(4, (), 2, "identity", "logistic", "identity")
+    theta = init_params(arch, rng)
+    coefs, intercepts = unpack(theta, arch)
+    alpha, beta, rho = 0.5, 2.0, 0.2
+    H = 1 / (1 + np.exp(-(X @ coefs[0] + intercepts[0])))
+    X_hat = H @ coefs[1] + intercepts[1]
+    rho_hat = H.mean(axis=0)
+    kl = np.sum(rho * np.log(rho / rho_hat) + (1 - rho) * np.log((1 - rho) / (1 - rho_hat)))
+    m = X.shape[0]
+    expected = (
+        ((X - X_hat) ** 2).sum() / (2 * m)
+        + alpha / (2 * m) * sum((W**2).sum() for W in coefs)
+        + beta * kl
+    )
+    ws = Workspace(arch, m, np.float64)
+    loss, _ = loss_grad(theta, X, X, ws, alpha, beta, rho)
+    assert loss == pytest.approx(expected, rel=1e-12)
+
+
+def test_pack_unpack_round_trip_and_views():
+    arch = make_architecture(7, (5, 4), 3, "tanh", "identity", "identity", tied=True)
+    theta = np.arange(arch.n_params, dtype=float)
+    coefs, intercepts = unpack(theta, arch)
+    assert [W.shape for W in coefs] == [(7, 5), (5, 4), (4, 3), (3, 4), (4, 5), (5, 7)]
+    assert all(np.shares_memory(W, theta) for W in coefs + intercepts)
+    np.testing.assert_array_equal(coefs[-1], coefs[0].T)
+    np.testing.assert_array_equal(pack(coefs, intercepts, arch), theta)
+    untied = make_architecture(7, (5, 4), 3, "tanh", "identity", "identity")
+    assert untied.n_params - arch.n_params == arch.n_weights
+
+
+@pytest.mark.parametrize("name", ACTS)
+def test_derivative_tables_agree_with_activations(name):
+    z = np.linspace(-3, 3, 13) + 0.01  # avoid relu's kink at 0
+    a = z.copy()
+    ACTIVATIONS[name](a)
+    d = a.copy()
+    multiply = DERIVATIVES[name](d)
+    eps = 1e-6
+    hi, lo = z + eps, z - eps
+    ACTIVATIONS[name](hi)
+    ACTIVATIONS[name](lo)
+    numeric = (hi - lo) / (2 * eps)
+    np.testing.assert_allclose(d if multiply else np.ones_like(z), numeric, atol=1e-6)
+
+
+def test_logistic_does_not_overflow():
+    z = np.array([-1e30, -800.0, 0.0, 800.0, 1e30])
+    with np.errstate(all="raise"):
+        ACTIVATIONS["logistic"](z)
+    np.testing.assert_array_equal(z, [0.0, 0.0, 0.5, 1.0, 1.0])
