@@ -42,7 +42,13 @@ def test_linear_autoencoder_equals_pca(digits_standardized, k):
 
 def test_linear_autoencoder_equals_pca_in_float32(digits_standardized):
     X = digits_standardized.astype(np.float32)
-    ae = _linear(8, ).set_params(tol=1e-5).fit(X)
+    ae = (
+        _linear(
+            8,
+        )
+        .set_params(tol=1e-5)
+        .fit(X)
+    )
     assert ae.coefs_[0].dtype == np.float32
     assert ae.transform(X).dtype == np.float32
     pca_err = pca_error(PCA(8).fit(X.astype(np.float64)), X.astype(np.float64))
@@ -83,8 +89,14 @@ def test_api_shapes_and_score(digits_unit):
 
 def test_loss_curve_records_the_objective(digits_unit):
     X = digits_unit[:200]
-    ae = AutoencoderTransformer(4, hidden_layer_sizes=(), alpha=0.0, max_iter=2000,
-                                activation="identity", random_state=0).fit(X)
+    ae = AutoencoderTransformer(
+        4,
+        hidden_layer_sizes=(),
+        alpha=0.0,
+        max_iter=2000,
+        activation="identity",
+        random_state=0,
+    ).fit(X)
     # with alpha = 0 the objective is half the mean squared error
     assert ae.loss_ == pytest.approx(-ae.score(X) / 2, rel=1e-9)
 
@@ -137,8 +149,9 @@ def test_bad_input_gets_clear_error(X, match):
 
 
 def test_bad_shapes_at_transform_and_inverse_transform(digits_unit):
-    ae = AutoencoderTransformer(3, hidden_layer_sizes=(), max_iter=300,
-                                random_state=0).fit(digits_unit[:100])
+    ae = AutoencoderTransformer(
+        3, hidden_layer_sizes=(), max_iter=300, random_state=0
+    ).fit(digits_unit[:100])
     with pytest.raises(ValueError, match="64 features"):
         ae.transform(np.ones((2, 5)))
     with pytest.raises(ValueError, match="3 columns"):
@@ -157,8 +170,10 @@ def test_bad_shapes_at_transform_and_inverse_transform(digits_unit):
         ({"hidden_layer_sizes": (2.5,)}, "hidden_layer_sizes"),
         ({"sparsity_target": 1.5}, "sparsity_target"),
         ({"sparsity_weight": 1.0}, "code_activation='logistic'"),
-        ({"n_components": 9, "hidden_layer_sizes": (), "activation": "identity"},
-         "n_components=9 must be <= n_features=4"),
+        (
+            {"n_components": 9, "hidden_layer_sizes": (), "activation": "identity"},
+            "n_components=9 must be <= n_features=4",
+        ),
     ],
 )
 def test_invalid_parameters_are_named(params, match):
@@ -168,8 +183,9 @@ def test_invalid_parameters_are_named(params, match):
 
 
 def test_failed_fit_leaves_no_half_fitted_state(digits_unit):
-    ae = AutoencoderTransformer(3, hidden_layer_sizes=(), max_iter=300,
-                                random_state=0).fit(digits_unit[:100])
+    ae = AutoencoderTransformer(
+        3, hidden_layer_sizes=(), max_iter=300, random_state=0
+    ).fit(digits_unit[:100])
     with pytest.raises(ValueError):
         ae.fit(np.array([[np.nan] * 5, [1.0] * 5]))
     with pytest.raises(NotFittedError):
@@ -180,8 +196,9 @@ def test_failed_fit_leaves_no_half_fitted_state(digits_unit):
 
 def test_warm_start_continues_from_fitted_parameters(digits_unit):
     X = digits_unit[:300]
-    ae = AutoencoderTransformer(4, hidden_layer_sizes=(8,), max_iter=10,
-                                warm_start=True, random_state=0)
+    ae = AutoencoderTransformer(
+        4, hidden_layer_sizes=(8,), max_iter=10, warm_start=True, random_state=0
+    )
     with pytest.warns(ConvergenceWarning):
         ae.fit(X)
     first = ae.loss_
@@ -195,8 +212,9 @@ def test_warm_start_continues_from_fitted_parameters(digits_unit):
 
 def test_pickle_round_trip(digits_unit):
     X = digits_unit[:100]
-    ae = AutoencoderTransformer(3, hidden_layer_sizes=(), max_iter=300,
-                                random_state=0).fit(X)
+    ae = AutoencoderTransformer(
+        3, hidden_layer_sizes=(), max_iter=300, random_state=0
+    ).fit(X)
     clone = pickle.loads(pickle.dumps(ae))
     np.testing.assert_array_equal(clone.transform(X), ae.transform(X))
 
@@ -206,8 +224,9 @@ def test_transform_in_chunks_equals_one_block(digits_unit):
     from sklearn import config_context
 
     X = digits_unit
-    ae = AutoencoderTransformer(3, hidden_layer_sizes=(16,), max_iter=300, tol=1e-3,
-                                random_state=0).fit(X)
+    ae = AutoencoderTransformer(
+        3, hidden_layer_sizes=(16,), max_iter=300, tol=1e-3, random_state=0
+    ).fit(X)
     full = ae.transform(X)
     with config_context(working_memory=0.01):  # ~10 kB blocks: many chunks
         np.testing.assert_allclose(ae.transform(X), full, rtol=1e-12)

@@ -106,7 +106,9 @@ def test_loss_is_the_documented_objective():
     H = 1 / (1 + np.exp(-(X @ coefs[0] + intercepts[0])))
     X_hat = H @ coefs[1] + intercepts[1]
     rho_hat = H.mean(axis=0)
-    kl = np.sum(rho * np.log(rho / rho_hat) + (1 - rho) * np.log((1 - rho) / (1 - rho_hat)))
+    kl = np.sum(
+        rho * np.log(rho / rho_hat) + (1 - rho) * np.log((1 - rho) / (1 - rho_hat))
+    )
     m = X.shape[0]
     expected = (
         ((X - X_hat) ** 2).sum() / (2 * m)
