@@ -1,0 +1,358 @@
+"""skae behaves as scikit-learn estimators do everywhere (issue 7).
+
+DataFrames in and out, sparse input, meta-estimators, persistence (pickle,
+joblib, skops), verbose output, the user callback, early stopping.
+"""
+
+import pickle
+import re
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.base import clone
+from sklearn.compose import ColumnTransformer
+from sklearn.datasets import load_digits
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, cross_validate
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.utils import check_random_state
+
+from skae import AutoencoderTransformer, DenoisingAutoencoder, SparseAutoencoder
+
+QUIET = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def _small(cls=AutoencoderTransformer, **kw):
+    params = dict(max_iter=30, random_state=0)
+    if cls is not SparseAutoencoder:
+        params["hidden_layer_sizes"] = (8,)
+    params.update(kw)
+    return cls(**params)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X[:400] / 16.0, y[:400]
+
+
+# ------------------------------------------------------------- DataFrames
+@QUIET
+def test_set_output_pandas_and_feature_names(digits):
+    pd = pytest.importorskip("pandas")
+    X, _ = digits
+    df = pd.DataFrame(
+        X,
+        columns=[f"px{i}" for i in range(64)],
+        index=X.shape[0] + np.arange(X.shape[0]),
+    )
+    ae = _small(n_components=3).set_output(transform="pandas")
+    out = ae.fit_transform(df)
+    assert isinstance(out, pd.DataFrame)
+    assert list(out.columns) == [f"autoencodertransformer{i}" for i in range(3)]
+    assert (out.index == df.index).all()
+    np.testing.assert_array_equal(ae.feature_names_in_, df.columns)
+    np.testing.assert_array_equal(ae.get_feature_names_out(), out.columns)
+    # names are checked at transform time, as in scikit-learn
+    with pytest.raises(ValueError, match="feature names"):
+        ae.transform(df.rename(columns={"px0": "other"}))
+    assert isinstance(ae.transform(df.iloc[:5]), pd.DataFrame)
+
+
+@QUIET
+def test_set_output_polars(digits):
+    pl = pytest.importorskip("polars")
+    X, _ = digits
+    df = pl.DataFrame(X, schema=[f"px{i}" for i in range(64)])
+    ae = _small(SparseAutoencoder, n_components=4).set_output(transform="polars")
+    out = ae.fit_transform(df)
+    assert isinstance(out, pl.DataFrame)
+    assert out.columns == [f"sparseautoencoder{i}" for i in range(4)]
+
+
+# ----------------------------------------------------------- sparse input
+_CORPUS = [
+    "the cat sat on the mat",
+    "the dog sat on the log",
+    "cats and dogs are friends",
+    "a mat and a log",
+    "the quick brown fox jumps over the lazy dog",
+    "lazy cats sleep on warm mats",
+    "dogs chase cats around the garden",
+    "the fox and the dog are not friends",
+    "a warm garden in the sun",
+    "the sun sets over the quiet garden",
+] * 3
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize(
+    "est",
+    [
+        _small(n_components=3, tol=1e-3),
+        _small(DenoisingAutoencoder, noise="masking", noise_level=0.3, tol=1e-3),
+        _small(SparseAutoencoder, n_components=10, tol=1e-3),
+    ],
+    ids=["autoencoder", "denoising-masking", "sparse"],
+)
+@QUIET
+def test_sparse_input_tfidf(fmt, est):
+    X = TfidfVectorizer().fit_transform(_CORPUS).asformat(fmt)
+    assert sp.issparse(X)
+    assert est.__sklearn_tags__().input_tags.sparse
+    est = clone(est).fit(X)
+    Z = est.transform(X)
+    assert Z.shape == (X.shape[0], est.n_components)
+    assert np.isfinite(Z).all()
+    # the sparse and dense paths compute the same function
+    np.testing.assert_allclose(Z, est.transform(X.toarray()), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        est.score_samples(X), est.score_samples(X.toarray()), rtol=1e-10
+    )
+
+
+def test_sparse_fit_equals_dense_fit():
+    X = TfidfVectorizer().fit_transform(_CORPUS)
+    ae = _small(n_components=3, max_iter=15)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        Z_sparse = clone(ae).fit_transform(X)
+        Z_dense = clone(ae).fit_transform(X.toarray())
+    np.testing.assert_allclose(Z_sparse, Z_dense, rtol=1e-6, atol=1e-8)
+
+
+def test_gaussian_denoising_refuses_sparse_in_tags():
+    assert (
+        not DenoisingAutoencoder(noise="gaussian").__sklearn_tags__().input_tags.sparse
+    )
+    assert DenoisingAutoencoder(noise="masking").__sklearn_tags__().input_tags.sparse
+
+
+# --------------------------------------------------------- meta-estimators
+@QUIET
+def test_grid_search_with_downstream_classifier(digits):
+    X, y = digits
+    pipe = Pipeline(
+        [
+            ("scale", StandardScaler()),
+            ("ae", _small(max_iter=40)),
+            ("clf", LogisticRegression(max_iter=300)),
+        ]
+    )
+    grid = GridSearchCV(
+        pipe,
+        {"ae__n_components": [2, 16], "ae__hidden_layer_sizes": [(8,), (32,)]},
+        cv=2,
+    ).fit(X, y)
+    assert set(grid.cv_results_["param_ae__n_components"]) == {2, 16}
+    assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
+    # 16 codes carry more of the digit than 2
+    assert grid.best_params_["ae__n_components"] == 16
+    assert grid.score(X, y) > 0.8
+
+
+@QUIET
+def test_grid_search_unsupervised_uses_score(digits):
+    X, _ = digits
+    grid = GridSearchCV(
+        _small(max_iter=40),
+        {"n_components": [2, 12], "hidden_layer_sizes": [(16,), ()]},
+        cv=2,
+    ).fit(X)
+    scores = grid.cv_results_["mean_test_score"]
+    assert np.all(scores < 0)  # negative reconstruction error
+    assert grid.best_params_["n_components"] == 12
+    assert grid.best_score_ == pytest.approx(scores.max())
+
+
+@QUIET
+def test_column_transformer_and_cross_validate(digits):
+    pd = pytest.importorskip("pandas")
+    X, y = digits
+    df = pd.DataFrame(X[:, :20], columns=[f"x{i}" for i in range(20)])
+    df["colour"] = np.where(y % 2 == 0, "red", "blue")
+    ct = ColumnTransformer(
+        [
+            ("ae", _small(n_components=4), [f"x{i}" for i in range(20)]),
+            ("cat", OneHotEncoder(), ["colour"]),
+        ]
+    )
+    out = ct.fit_transform(df)
+    assert out.shape == (len(df), 4 + 2)
+    names = ct.get_feature_names_out()
+    assert names[0] == "ae__autoencodertransformer0"
+
+    res = cross_validate(_small(n_components=4), X, cv=3, return_estimator=True)
+    assert res["test_score"].shape == (3,)
+    assert np.all(res["test_score"] < 0)
+    assert all(hasattr(e, "coefs_") for e in res["estimator"])
+
+
+@QUIET
+def test_clone_and_html_repr(digits):
+    X, _ = digits
+    ae = _small(DenoisingAutoencoder, n_components=3, noise="masking").fit(X)
+    fresh = clone(ae)
+    assert not hasattr(fresh, "coefs_")
+    assert fresh.get_params() == ae.get_params()
+    html = ae._repr_html_()
+    assert "DenoisingAutoencoder" in html and "masking" in html
+    pipe_html = make_pipeline(StandardScaler(), ae)._repr_html_()
+    assert "DenoisingAutoencoder" in pipe_html
+
+
+# ------------------------------------------------------------- persistence
+_PERSIST = [
+    _small(n_components=3),
+    _small(n_components=3, early_stopping=True, validation_fraction=0.2),
+    _small(DenoisingAutoencoder, n_components=3, noise="salt_and_pepper"),
+    _small(SparseAutoencoder, n_components=12, tied_weights=True),
+    _small(
+        hidden_layer_sizes=(12, 6),
+        n_components=3,
+        pretrain="greedy",
+        pretrain_max_iter=5,
+    ),
+]
+_IDS = ["autoencoder", "early-stopping", "denoising", "sparse-tied", "stacked"]
+
+
+@pytest.mark.parametrize("est", _PERSIST, ids=_IDS)
+@QUIET
+def test_pickle_and_joblib_round_trip(est, digits, tmp_path):
+    X, _ = digits
+    est = clone(est).fit(X)
+    expected = est.transform(X)
+    again = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(again.transform(X), expected)
+    np.testing.assert_array_equal(again.reconstruct(X), est.reconstruct(X))
+    joblib.dump(est, tmp_path / "ae.joblib")
+    again = joblib.load(tmp_path / "ae.joblib")
+    np.testing.assert_array_equal(again.transform(X), expected)
+
+
+@pytest.mark.parametrize("est", _PERSIST, ids=_IDS)
+@QUIET
+def test_skops_reports_only_skae_estimator_classes(est, digits):
+    sio = pytest.importorskip("skops.io")
+    X, _ = digits
+    est = clone(est).fit(X)
+    dumped = sio.dumps(est)
+    untrusted = sio.get_untrusted_types(data=dumped)
+    cls = type(est)
+    assert untrusted == [f"{cls.__module__}.{cls.__qualname__}"]
+    assert cls.__module__.startswith("skae.")
+    loaded = sio.loads(dumped, trusted=untrusted)
+    assert type(loaded) is cls
+    np.testing.assert_array_equal(loaded.transform(X), est.transform(X))
+
+
+# ---------------------------------------------------- verbose and callback
+_ITER_LINE = re.compile(r"^Iteration (\d+), loss = [-+0-9.e]+, elapsed = \d+\.\d\d s$")
+
+
+def test_verbose_1_prints_every_10_iterations_and_a_summary(digits, capsys):
+    X, _ = digits
+    with pytest.warns(Warning):  # the budget of 25 runs out
+        _small(max_iter=25, verbose=1).fit(X)
+    lines = capsys.readouterr().out.strip().splitlines()
+    iters = [int(_ITER_LINE.match(line).group(1)) for line in lines[:-1]]
+    assert iters == [10, 20]
+    assert re.match(
+        r"^AutoencoderTransformer: 25 iterations, \d+ evaluations, "
+        r"final loss = [-+0-9.e]+, \d+\.\d\d s \(.+\)$",
+        lines[-1],
+    )
+
+
+def test_verbose_2_prints_every_iteration(digits, capsys):
+    X, _ = digits
+    with pytest.warns(Warning):
+        ae = _small(max_iter=7, verbose=2).fit(X)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == ae.n_iter_ + 1 == 8
+    assert all(_ITER_LINE.match(line) for line in lines[:-1])
+
+
+def test_verbose_0_is_silent(digits, capsys):
+    X, _ = digits
+    with pytest.warns(Warning):
+        _small(max_iter=5).fit(X)
+    assert capsys.readouterr().out == ""
+
+
+def test_callback_sees_estimator_and_stops_training(digits):
+    X, _ = digits
+    seen = []
+
+    def callback(iteration, loss, estimator):
+        # the estimator holds the current parameters, usable as is
+        seen.append((iteration, loss, estimator.score(X[:10])))
+        return iteration == 5
+
+    ae = _small(max_iter=100, callback=callback).fit(X)
+    assert [s[0] for s in seen] == [1, 2, 3, 4, 5]
+    assert ae.n_iter_ == 5
+    assert ae.stopped_by_ == "callback"
+    assert ae.loss_curve_ == [s[1] for s in seen]
+    assert ae.score(X[:10]) == pytest.approx(seen[-1][2])
+
+
+def test_callback_returning_falsy_values_does_not_stop(digits):
+    X, _ = digits
+    with pytest.warns(Warning):
+        ae = _small(max_iter=8, callback=lambda i, loss, est: None).fit(X)
+    assert ae.n_iter_ == 8
+    assert ae.stopped_by_ is None
+
+
+# ---------------------------------------------------------- early stopping
+def test_early_stopping_stops_on_overfitting_and_keeps_best(digits):
+    # 100 samples, 64 features, 16 codes and no weight decay: the training
+    # error keeps falling long after the held-out error has turned.
+    X = digits[0][:100]
+    ae = AutoencoderTransformer(
+        16,
+        hidden_layer_sizes=(64,),
+        alpha=0.0,
+        max_iter=1000,
+        early_stopping=True,
+        validation_fraction=0.3,
+        n_iter_no_change=20,
+        random_state=0,
+    ).fit(X)
+    assert ae.stopped_by_ == "early_stopping"
+    assert ae.n_iter_ < 1000
+    scores = np.asarray(ae.validation_scores_)
+    assert len(scores) == ae.n_iter_ == len(ae.loss_curve_)
+    best = int(np.argmax(scores))
+    assert best < ae.n_iter_ - 1  # the last iterate is worse than the best
+    assert ae.best_validation_score_ == scores[best] > scores[-1]
+    # the kept parameters are those of the best iteration: the loss is that
+    # iteration's, and the held-out part (drawn first from random_state)
+    # scores exactly best_validation_score_
+    assert ae.loss_ == ae.loss_curve_[best]
+    X_val = X[check_random_state(0).permutation(100)[:30]]
+    assert ae.score(X_val) == pytest.approx(ae.best_validation_score_, rel=1e-10)
+
+
+@QUIET
+def test_no_validation_scores_without_early_stopping(digits):
+    X, _ = digits
+    ae = _small().fit(X)
+    assert ae.validation_scores_ is None
+    assert ae.best_validation_score_ is None
+
+
+def test_verbose_output_goes_to_stdout_only(digits, capsys):
+    X, _ = digits
+    with pytest.warns(Warning):
+        _small(max_iter=10, verbose=1).fit(X)
+    captured = capsys.readouterr()
+    assert "Iteration 10" in captured.out
+    assert captured.err == ""
