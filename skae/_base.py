@@ -31,6 +31,7 @@ from sklearn.utils import (
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from skae import _dask
 from skae._activations import ACTIVATIONS, UNIT_INTERVAL_ACTIVATIONS
 from skae._network import (
     Workspace,
@@ -366,6 +367,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.intercepts_ = [b.copy() for b in intercepts]
 
     def _fit(self, X):
+        if _dask.is_dask_collection(X):  # map-reduce L-BFGS over row chunks
+            return _dask.fit(self, X)
         X = self._validate_input(X, reset=True)
         arch = self._architecture(X.shape[1])
         rng = check_random_state(self.random_state)
@@ -489,8 +492,11 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         -------
         X_new : ndarray of shape (n_samples, n_components)
             Codes, float32 for float32 input and float64 otherwise.
+            A lazy dask array (one task per row chunk) for a dask array ``X``.
         """
         check_is_fitted(self)
+        if _dask.is_dask_collection(X):
+            return _dask.apply(self, X, "transform")
         X = self._validate_input(X, reset=False)
         layers = self._layers("encoder", X.dtype)
         return self._chunked(
@@ -509,8 +515,11 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         -------
         X_original : ndarray of shape (n_samples, n_features)
             Reconstructions.
+            A lazy dask array (one task per row chunk) for a dask array ``X``.
         """
         check_is_fitted(self)
+        if _dask.is_dask_collection(X):
+            return _dask.apply(self, X, "inverse_transform")
         Z = _check_codes(X, self.n_components)
         layers = self._layers("decoder", Z.dtype)
         return self._chunked(
@@ -531,8 +540,11 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         -------
         X_hat : ndarray of shape (n_samples, n_features)
             Reconstructions.
+            A lazy dask array (one task per row chunk) for a dask array ``X``.
         """
         check_is_fitted(self)
+        if _dask.is_dask_collection(X):
+            return _dask.apply(self, X, "reconstruct")
         X = self._validate_input(X, reset=False)
         enc = self._layers("encoder", X.dtype)
         dec = self._layers("decoder", X.dtype)
@@ -558,8 +570,11 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         -------
         scores : ndarray of shape (n_samples,)
             ``-||x - x_hat||^2`` for each sample.
+            A lazy dask array (one task per row chunk) for a dask array ``X``.
         """
         check_is_fitted(self)
+        if _dask.is_dask_collection(X):
+            return _dask.apply(self, X, "score_samples")
         X = self._validate_input(X, reset=False)
         enc = self._layers("encoder", X.dtype)
         dec = self._layers("decoder", X.dtype)
