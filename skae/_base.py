@@ -476,8 +476,17 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         row_bytes = 3 * widest * np.dtype(dtype).itemsize
         chunk = int(get_config()["working_memory"] * 2**20 // row_bytes)
         out = np.empty((X.shape[0], n_out), dtype=dtype)
-        for batch in gen_batches(X.shape[0], max(chunk, 1)):
-            out[batch] = func(X[batch])
+        # Overflow is reported once, as a ValueError, never as inf/NaN results.
+        with np.errstate(over="ignore", invalid="ignore"):
+            for batch in gen_batches(X.shape[0], max(chunk, 1)):
+                out[batch] = func(X[batch])
+        if not np.isfinite(out).all():
+            raise ValueError(
+                f"{type(self).__name__}: the result overflowed {np.dtype(dtype)} "
+                "(non-finite values): the input's values are too large for this "
+                "network. Scale the input as the training data was scaled, or "
+                "pass float64 data instead of float32."
+            )
         return out
 
     def transform(self, X):

@@ -86,7 +86,10 @@ class EarlyStopping:
     _no_change: int = 0
 
     def __call__(self, theta: np.ndarray) -> bool:
-        loss = float(self.validation_loss(theta))
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            loss = float(self.validation_loss(theta))
+        if not np.isfinite(loss):
+            loss = np.inf  # an overflowing held-out error is never the best
         self.scores.append(-loss)
         if loss < self.best_loss - self.tol * abs(self.best_loss):
             self._no_change = 0
@@ -160,9 +163,28 @@ def minimize_lbfgs(
     n_fev = 0
 
     def _fun(theta):
+        # Overflow in a trial point is handled here, not warned about: at the
+        # initial parameters it is a clear error; later, an infinite loss
+        # makes the line search backtrack to a shorter step.
         nonlocal n_fev
         n_fev += 1
-        return fun(theta)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            loss, grad = fun(theta)
+            loss = float(loss)
+            finite = np.isfinite(loss) and np.isfinite(grad).all()
+        if not finite:
+            if n_fev == 1:
+                raise ValueError(
+                    f"{name}: the loss or its gradient is not finite at the "
+                    f"initial parameters (loss={loss}): most likely the input's "
+                    "values are too large for the working dtype (their squares "
+                    "overflow). Scale the input (e.g. with StandardScaler), or "
+                    "pass float64 data instead of float32."
+                )
+            loss = np.inf
+        elif n_fev == 1:
+            state["loss0"] = loss
+        return loss, grad
 
     with scipy_blas_single_thread():
         try:
@@ -176,6 +198,13 @@ def minimize_lbfgs(
             )
             theta, loss, message = res.x, float(res.fun), str(res.message)
             budget_out = res.status == 1
+            if not (np.isfinite(loss) and np.isfinite(theta).all()):
+                # scipy ended on a non-finite trial point: keep the last
+                # completed iterate (every accepted iterate has a finite loss).
+                if state["theta"] is not None:
+                    theta, loss = state["theta"], loss_curve[-1]
+                else:
+                    theta, loss = theta0, state["loss0"]
         except KeyboardInterrupt:
             if state["theta"] is None:
                 raise

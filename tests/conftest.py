@@ -29,3 +29,34 @@ def digits_unit():
 def pca_error(pca, X):
     R = X - pca.inverse_transform(pca.transform(X))
     return float(np.mean(np.sum(R**2, axis=1)))
+
+
+# Hypothesis profiles (issue 6). "ci" is selected when the CI environment
+# variable is set: at least 100 examples per property, no deadline (a fit's
+# duration varies with the machine's load, so a deadline would only flake),
+# derandomized so that a CI run is reproducible, and no example database
+# written into the working tree. "dev" is the same with random examples.
+import os  # noqa: E402
+
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile(
+    "ci",
+    max_examples=100,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "dev",
+    max_examples=100,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev")
+)

@@ -1,0 +1,219 @@
+"""Property-based fuzzing of every public estimator (issue 6, claim 1).
+
+Random shapes (1 to 50 features, 2 to 200 samples, more features than samples
+included), dtypes (float32, float64, int, bool), scales (1e-30 to 1e30,
+constant columns, duplicated rows, the all-zero matrix) and random valid
+parameter combinations. Each example must either fit and give finite
+``transform`` / ``inverse_transform`` / ``score_samples`` of the right shape
+and dtype (float32 in, float32 out, float64 otherwise), or raise a
+``ValueError`` raised by skae's or scikit-learn's own validation (never one
+from deep inside numpy or scipy). ``RuntimeWarning`` (overflow, invalid value,
+division by zero) is an error throughout: none may escape.
+
+The networks are small and ``max_iter <= 20`` so that each property runs its
+examples (>= 100 under the "ci" profile, see ``conftest.py``) in seconds.
+"""
+
+import os
+import traceback
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import strategies as st
+from sklearn.exceptions import ConvergenceWarning
+
+from skae import AutoencoderTransformer, DenoisingAutoencoder, SparseAutoencoder
+from skae._activations import ACTIVATIONS
+
+SKAE_DIR = os.path.dirname(os.path.abspath(__import__("skae").__file__))
+SKLEARN_DIR = os.path.dirname(os.path.abspath(__import__("sklearn").__file__))
+
+DTYPES = ["float32", "float64", "int64", "bool"]
+
+
+@st.composite
+def datasets(draw):
+    """A dense array with an adversarial shape, dtype, scale and structure."""
+    n_samples = draw(st.integers(2, 200))
+    n_features = draw(st.integers(1, 50))
+    dtype = draw(st.sampled_from(DTYPES))
+    kind = draw(
+        st.sampled_from(["normal", "zeros", "constant_columns", "duplicated_rows"])
+    )
+    # one scale for all, or per column, from 1e-30 to 1e30
+    per_column = draw(st.booleans())
+    exponent = draw(st.integers(-30, 30))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.RandomState(seed)
+    X = rng.standard_normal((n_samples, n_features))
+    if per_column:
+        X *= 10.0 ** rng.randint(-30, 31, size=n_features)
+    else:
+        X *= 10.0**exponent
+    if kind == "zeros":
+        X[...] = 0.0
+    elif kind == "constant_columns":
+        cols = rng.uniform(size=n_features) < 0.5
+        X[:, cols] = X[0, cols]
+    elif kind == "duplicated_rows":
+        X = X[rng.randint(0, max(1, n_samples // 3), size=n_samples)]
+    if dtype == "bool":
+        X = X > 0
+    elif dtype == "int64":
+        X = np.clip(np.round(X), -(2**53), 2**53).astype(np.int64)
+    else:
+        X = X.astype(dtype)
+    return X
+
+
+def _common_params(draw, n_features_hint=None):
+    hidden = tuple(draw(st.lists(st.integers(1, 6), max_size=2)))
+    return dict(
+        n_components=draw(st.integers(1, 6)),
+        hidden_layer_sizes=hidden,
+        activation=draw(st.sampled_from(sorted(ACTIVATIONS))),
+        code_activation=draw(st.sampled_from(sorted(ACTIVATIONS))),
+        output_activation=draw(st.sampled_from(["identity", "logistic"])),
+        alpha=draw(st.sampled_from([0.0, 1e-4, 1.0, 100.0])),
+        tied_weights=draw(st.booleans()),
+        pretrain=draw(st.sampled_from([None, "greedy"])),
+        pretrain_max_iter=draw(st.integers(1, 5)),
+        max_iter=draw(st.integers(1, 20)),
+        tol=draw(st.sampled_from([0.0, 1e-4, 1e-1])),
+        max_fun=draw(st.sampled_from([1, 5, 15000])),
+        early_stopping=draw(st.booleans()),
+        validation_fraction=draw(st.sampled_from([0.1, 0.3, 0.5])),
+        n_iter_no_change=draw(st.integers(1, 5)),
+        random_state=draw(st.integers(0, 2**31 - 1)),
+    )
+
+
+@st.composite
+def autoencoders(draw):
+    params = _common_params(draw)
+    if params["code_activation"] == "logistic" and draw(st.booleans()):
+        params["sparsity_weight"] = draw(st.sampled_from([0.1, 3.0]))
+        params["sparsity_target"] = draw(st.floats(0.01, 0.99))
+    return AutoencoderTransformer(**params)
+
+
+@st.composite
+def denoising_autoencoders(draw):
+    params = _common_params(draw)
+    noise = draw(st.sampled_from(["gaussian", "masking", "salt_and_pepper"]))
+    high = 2.0 if noise == "gaussian" else 1.0
+    params.update(
+        noise=noise,
+        noise_level=draw(st.floats(0.0, high)),
+        n_corruptions=draw(st.integers(1, 3)),
+    )
+    if params["code_activation"] == "logistic" and draw(st.booleans()):
+        params["sparsity_weight"] = draw(st.sampled_from([0.1, 3.0]))
+    return DenoisingAutoencoder(**params)
+
+
+@st.composite
+def sparse_autoencoders(draw):
+    return SparseAutoencoder(
+        n_components=draw(st.integers(1, 30)),
+        activation=draw(st.sampled_from(sorted(ACTIVATIONS))),
+        output_activation=draw(st.sampled_from(["identity", "logistic"])),
+        alpha=draw(st.sampled_from([0.0, 1e-4, 1.0])),
+        sparsity_weight=draw(st.sampled_from([0.0, 0.1, 3.0, 30.0])),
+        sparsity_target=draw(st.floats(0.001, 0.999)),
+        tied_weights=draw(st.booleans()),
+        max_iter=draw(st.integers(1, 20)),
+        early_stopping=draw(st.booleans()),
+        validation_fraction=draw(st.sampled_from([0.1, 0.3])),
+        random_state=draw(st.integers(0, 2**31 - 1)),
+    )
+
+
+def _raised_by_validation(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised by skae's or scikit-learn's own code."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    filename = os.path.abspath(frames[-1].filename)
+    return filename.startswith((SKAE_DIR, SKLEARN_DIR))
+
+
+def check_fit_or_clear_error(est, X):
+    expected_dtype = np.float32 if X.dtype == np.float32 else np.float64
+    X_before = X.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        try:
+            est.fit(X)
+        except ValueError as exc:
+            assert _raised_by_validation(exc), "".join(traceback.format_exception(exc))
+            assert len(str(exc)) > 20, str(exc)
+            np.testing.assert_array_equal(X, X_before)
+            assert not hasattr(est, "coefs_")
+            event("ValueError: " + str(exc)[:60])
+            return "error"
+        Z = est.transform(X)
+        R = est.inverse_transform(Z)
+        s = est.score_samples(X)
+    n, d = X.shape
+    assert Z.shape == (n, est.n_components) and Z.dtype == expected_dtype
+    assert R.shape == (n, d) and R.dtype == expected_dtype
+    assert s.shape == (n,) and s.dtype == expected_dtype
+    for name, a in [("transform", Z), ("inverse_transform", R), ("score", s)]:
+        assert np.isfinite(a).all(), f"{name} returned non-finite values"
+    assert all(np.isfinite(W).all() for W in est.coefs_)
+    assert np.isfinite(est.loss_)
+    np.testing.assert_array_equal(X, X_before)
+    event("fitted")
+    return "fitted"
+
+
+# Regression examples: float32 values whose squares overflow float32, and
+# float64 values at the top of the range.
+_BIG32 = np.full((5, 3), 1e30, dtype=np.float32) * np.arange(1, 4, dtype=np.float32)
+_BIG64 = np.random.RandomState(0).standard_normal((30, 4)) * 1e30
+
+_FUZZ = settings(
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+
+
+@_FUZZ
+@given(X=datasets(), est=autoencoders())
+@example(X=_BIG32, est=AutoencoderTransformer(hidden_layer_sizes=(3,), max_iter=5))
+@example(X=_BIG64, est=AutoencoderTransformer(hidden_layer_sizes=(3,), max_iter=5))
+def test_fuzz_autoencoder(X, est):
+    check_fit_or_clear_error(est, X)
+
+
+@_FUZZ
+@given(X=datasets(), est=denoising_autoencoders())
+@example(X=_BIG32, est=DenoisingAutoencoder(hidden_layer_sizes=(3,), max_iter=5))
+@example(
+    X=_BIG64,
+    est=DenoisingAutoencoder(noise="salt_and_pepper", noise_level=0.5, max_iter=5),
+)
+def test_fuzz_denoising(X, est):
+    check_fit_or_clear_error(est, X)
+
+
+@_FUZZ
+@given(X=datasets(), est=sparse_autoencoders())
+@example(X=_BIG32, est=SparseAutoencoder(n_components=4, max_iter=5))
+def test_fuzz_sparse(X, est):
+    check_fit_or_clear_error(est, X)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_overflowing_input_is_a_clear_value_error(dtype):
+    """Values whose squares overflow the working dtype cannot be trained on:
+    a ValueError naming the remedy, not an overflow warning or NaN codes."""
+    big = np.finfo(dtype).max ** 0.5 * 4
+    X = np.random.RandomState(0).standard_normal((20, 3)).astype(dtype) * big
+    est = AutoencoderTransformer(hidden_layer_sizes=(3,), max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(ValueError, match="not finite"):
+            est.fit(X)
+    assert not hasattr(est, "coefs_")
