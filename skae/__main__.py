@@ -101,7 +101,7 @@ def compare_on_digits(code_sizes=(2, 8, 16), max_iter=300, random_state=0):
     return compare(X, code_sizes, max_iter=max_iter, random_state=random_state)
 
 
-def _print_table(rows, name="digits", file=sys.stdout):
+def _print_table(rows, name="digits", file=None):
     print(
         f"Held-out reconstruction error on {name} (standardized, mean squared "
         "error per sample; lower is better)",
