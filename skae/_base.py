@@ -31,7 +31,7 @@ from sklearn.utils import (
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from skae import _dask
+from skae import _dask, _stream
 from skae._activations import ACTIVATIONS, UNIT_INTERVAL_ACTIVATIONS
 from skae._network import (
     Workspace,
@@ -454,6 +454,58 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             # Never leave a half-updated estimator that transform would accept.
             self._clear_fitted_state()
             raise
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None, *, batch_size=200, learning_rate=1e-3):
+        """One pass of minibatch Adam over ``X``, continuing previous calls.
+
+        The alternative to ``fit`` for data that arrives in pieces and never
+        sits anywhere at once: call it once per piece (or several times per
+        piece for several passes). It minimises the same objective as ``fit``
+        evaluated on each minibatch (weight decay ``alpha / (2 b)`` for a batch
+        of ``b`` samples; sparsity at the batch's mean code; denoising corrupts
+        each minibatch afresh) with Adam steps instead of L-BFGS. The first
+        call initialises the network as ``fit`` would on that piece; a fitted
+        estimator is refined from its parameters. ``n_iter_`` counts the calls
+        and ``loss_curve_`` holds each call's mean minibatch loss. A dask
+        array is streamed chunk by chunk through the client.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The next piece of training data.
+        y : Ignored
+            Not used, present for API consistency by convention.
+        batch_size : int, default=200
+            Number of samples per Adam step.
+        learning_rate : float, default=1e-3
+            Adam's step size.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skae import AutoencoderTransformer
+        >>> rng = np.random.RandomState(0)
+        >>> basis = rng.normal(size=(3, 10))
+        >>> ae = AutoencoderTransformer(n_components=3, random_state=0)
+        >>> for _ in range(5):  # five pieces of a stream
+        ...     X_piece = rng.normal(size=(400, 3)) @ basis
+        ...     ae = ae.partial_fit(X_piece)
+        >>> ae.n_iter_
+        5
+        >>> ae.transform(X_piece).shape
+        (400, 3)
+        >>> bool(ae.loss_curve_[-1] < ae.loss_curve_[0])
+        True
+        """
+        return _stream.partial_fit(
+            self, X, batch_size=batch_size, learning_rate=learning_rate
+        )
 
     # --------------------------------------------------------------- inference
     @property
