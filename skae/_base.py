@@ -447,6 +447,16 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         -------
         self : object
             The fitted estimator.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skae import AutoencoderTransformer
+        >>> X = np.random.RandomState(0).normal(size=(100, 6))
+        >>> ae = AutoencoderTransformer(n_components=2, hidden_layer_sizes=(),
+        ...                             tol=1e-3, random_state=0).fit(X)
+        >>> [W.shape for W in ae.coefs_]
+        [(6, 2), (2, 6)]
         """
         try:
             return self._fit(X)
@@ -554,6 +564,16 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         X_new : ndarray of shape (n_samples, n_components)
             Codes, float32 for float32 input and float64 otherwise.
             A lazy dask array (one task per row chunk) for a dask array ``X``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skae import AutoencoderTransformer
+        >>> X = np.random.RandomState(0).normal(size=(100, 6))
+        >>> ae = AutoencoderTransformer(n_components=2, hidden_layer_sizes=(),
+        ...                             tol=1e-3, random_state=0).fit(X)
+        >>> ae.transform(X).shape
+        (100, 2)
         """
         check_is_fitted(self)
         if _dask.is_dask_collection(X):
@@ -577,6 +597,16 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         X_original : ndarray of shape (n_samples, n_features)
             Reconstructions.
             A lazy dask array (one task per row chunk) for a dask array ``X``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skae import AutoencoderTransformer
+        >>> X = np.random.RandomState(0).normal(size=(100, 6))
+        >>> ae = AutoencoderTransformer(n_components=2, hidden_layer_sizes=(),
+        ...                             tol=1e-3, random_state=0).fit(X)
+        >>> ae.inverse_transform(ae.transform(X)).shape
+        (100, 6)
         """
         check_is_fitted(self)
         if _dask.is_dask_collection(X):
@@ -602,6 +632,17 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         X_hat : ndarray of shape (n_samples, n_features)
             Reconstructions.
             A lazy dask array (one task per row chunk) for a dask array ``X``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skae import AutoencoderTransformer
+        >>> X = np.random.RandomState(0).normal(size=(100, 6))
+        >>> ae = AutoencoderTransformer(n_components=2, hidden_layer_sizes=(),
+        ...                             tol=1e-3, random_state=0).fit(X)
+        >>> X_hat = ae.reconstruct(X)
+        >>> bool(np.allclose(X_hat, ae.inverse_transform(ae.transform(X))))
+        True
         """
         check_is_fitted(self)
         if _dask.is_dask_collection(X):
@@ -632,6 +673,19 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         scores : ndarray of shape (n_samples,)
             ``-||x - x_hat||^2`` for each sample.
             A lazy dask array (one task per row chunk) for a dask array ``X``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skae import AutoencoderTransformer
+        >>> X = np.random.RandomState(0).normal(size=(100, 6))
+        >>> ae = AutoencoderTransformer(n_components=2, hidden_layer_sizes=(),
+        ...                             tol=1e-3, random_state=0).fit(X)
+        >>> scores = ae.score_samples(X)
+        >>> scores.shape
+        (100,)
+        >>> bool(np.all(scores <= 0))
+        True
         """
         check_is_fitted(self)
         if _dask.is_dask_collection(X):
@@ -664,6 +718,16 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         -------
         score : float
             ``-mean_i ||x_i - x_hat_i||^2``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skae import AutoencoderTransformer
+        >>> X = np.random.RandomState(0).normal(size=(100, 6))
+        >>> ae = AutoencoderTransformer(n_components=2, hidden_layer_sizes=(),
+        ...                             tol=1e-3, random_state=0).fit(X)
+        >>> bool(np.isclose(ae.score(X), ae.score_samples(X).mean()))
+        True
         """
         return float(np.mean(self.score_samples(X), dtype=np.float64))
 
