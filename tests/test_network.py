@@ -15,6 +15,7 @@ from skae._network import (
     pack,
     unpack,
 )
+from skae._noise import NOISES, corrupt
 
 
 def _numerical_grad(f, theta, eps):
@@ -65,12 +66,15 @@ def test_gradient_with_sparsity_penalty_and_tied_weights(tied, hidden):
     _check_gradient(arch, X, alpha=0.3, sparsity_weight=2.0, sparsity_target=0.1)
 
 
-def test_gradient_with_noisy_input_and_clean_target():
+@pytest.mark.parametrize("noise", sorted(NOISES))
+def test_gradient_with_corrupted_input_and_clean_target(noise):
     rng = np.random.RandomState(3)
     X = rng.uniform(size=(12, 5))
-    X_noisy = X + rng.normal(scale=0.3, size=X.shape)
-    arch = make_architecture(5, (4,), 2, "relu", "identity", "identity")
-    _check_gradient(arch, X_noisy, target=X, alpha=0.1)
+    X_in, target = corrupt(X, noise, 0.3, 2, rng)
+    assert X_in.shape == target.shape == (24, 5)
+    assert not np.allclose(X_in, target)
+    arch = make_architecture(5, (4,), 2, "relu", "logistic", "identity", tied=True)
+    _check_gradient(arch, X_in, target=target, alpha=0.1, sparsity_weight=0.3)
 
 
 @pytest.mark.parametrize("fmt", ["csr", "csc"])
