@@ -1,0 +1,255 @@
+"""Issue 5: the same L-BFGS fit on data spread over a Dask cluster.
+
+Skipped when the optional ``dask`` extra (``dask[array,distributed]``) is not
+installed. One 2-worker ``LocalCluster`` on loopback serves the whole module.
+"""
+
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV
+from sklearn.utils import check_random_state
+
+from skae import AutoencoderTransformer, DenoisingAutoencoder, SparseAutoencoder
+from skae._dask import chunk_seeds
+from skae._noise import corrupt
+
+da = pytest.importorskip("dask.array")
+dask = pytest.importorskip("dask")
+distributed = pytest.importorskip("dask.distributed")
+joblib = pytest.importorskip("joblib")
+
+N, D, CHUNK = 600, 8, 150
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+    )
+    with distributed.Client(cluster) as c:
+        yield c
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.RandomState(0)
+    Z = rng.normal(size=(N, 3))
+    X = np.tanh(Z @ rng.normal(size=(3, D))) + 0.1 * rng.normal(size=(N, D))
+    return X
+
+
+def _fit(est, X):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(X)
+
+
+def _params(est):
+    return est.coefs_ + est.intercepts_
+
+
+def _assert_same_params(a, b, rtol=1e-7, atol=1e-9):
+    for A, B in zip(_params(a), _params(b)):
+        assert_allclose(A, B, rtol=rtol, atol=atol)
+
+
+SMALL = dict(hidden_layer_sizes=(6,), max_iter=25, tol=0.0, random_state=0)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: AutoencoderTransformer(3, **SMALL),
+        lambda: AutoencoderTransformer(3, tied_weights=True, alpha=0.1, **SMALL),
+        lambda: AutoencoderTransformer(
+            4, code_activation="logistic", sparsity_weight=0.5, **SMALL
+        ),
+        lambda: SparseAutoencoder(10, max_iter=25, tol=0.0, random_state=0),
+    ],
+    ids=["plain", "tied-alpha", "sparsity", "sparse-autoencoder"],
+)
+def test_cluster_fit_equals_in_memory_fit(client, data, make):
+    X = data
+    ref = _fit(make(), X)
+    est = _fit(make(), da.from_array(X, chunks=CHUNK))
+    assert est.n_iter_ == ref.n_iter_ == 25
+    assert est.n_features_in_ == D
+    assert est.loss_ == pytest.approx(ref.loss_, rel=1e-9)
+    assert_allclose(est.loss_curve_, ref.loss_curve_, rtol=1e-9)
+    _assert_same_params(est, ref)
+
+
+def test_float32_dask_fit_stays_float32(client, data):
+    X = data.astype(np.float32)
+    ref = _fit(AutoencoderTransformer(3, **SMALL), X)
+    est = _fit(AutoencoderTransformer(3, **SMALL), da.from_array(X, chunks=CHUNK))
+    assert est.coefs_[0].dtype == np.float32
+    _assert_same_params(est, ref, rtol=1e-3, atol=1e-4)
+
+
+DENOISING = [
+    dict(noise="gaussian", noise_level=0.2),
+    dict(noise="masking", noise_level=0.25, n_corruptions=2),
+    dict(noise="salt_and_pepper", noise_level=0.2),
+]
+
+
+@pytest.mark.parametrize("noise", DENOISING, ids=lambda p: p["noise"])
+def test_denoising_equals_in_memory_fit_of_per_chunk_corrupted_data(
+    client, data, noise, monkeypatch
+):
+    """Documented behaviour: chunk ``i`` is corrupted by
+    ``RandomState(seeds[i])``, the seeds drawn once from ``random_state``; the
+    salt-and-pepper extremes are the global per-feature min and max."""
+    X = data
+    est = _fit(DenoisingAutoencoder(3, **noise, **SMALL), da.from_array(X, chunks=CHUNK))
+
+    k = noise.get("n_corruptions", 1)
+    seeds = chunk_seeds(check_random_state(0), N // CHUNK)
+    pairs = [
+        corrupt(
+            X[i * CHUNK : (i + 1) * CHUNK],
+            noise["noise"],
+            noise["noise_level"],
+            k,
+            np.random.RandomState(seed),
+            low=X.min(axis=0),
+            high=X.max(axis=0),
+        )
+        for i, seed in enumerate(seeds)
+    ]
+    X_in = np.vstack([p[0] for p in pairs])
+    target = np.vstack([p[1] for p in pairs])
+
+    def training_pair(self, X, rng):
+        chunk_seeds(rng, N // CHUNK)  # consume the generator as the dask fit does
+        return X_in, target
+
+    monkeypatch.setattr(DenoisingAutoencoder, "_training_pair", training_pair)
+    ref = _fit(DenoisingAutoencoder(3, **noise, **SMALL), X)
+    assert est.n_iter_ == ref.n_iter_
+    _assert_same_params(est, ref)
+
+
+def test_denoising_result_does_not_depend_on_where_chunks_run(client, data):
+    Xd = da.from_array(data, chunks=CHUNK)
+
+    def make():
+        return DenoisingAutoencoder(3, noise="masking", noise_level=0.3, **SMALL)
+
+    on_cluster = _fit(make(), Xd)
+    with dask.config.set(scheduler="synchronous"):
+        in_process = _fit(make(), Xd)
+    with dask.config.set(scheduler="threads"):
+        threads = _fit(make(), Xd)
+    _assert_same_params(on_cluster, in_process, rtol=1e-10, atol=1e-12)
+    _assert_same_params(on_cluster, threads, rtol=1e-10, atol=1e-12)
+    # and it is a different draw from the in-memory (one-generator) noise
+    in_memory = _fit(make(), data)
+    assert not np.allclose(on_cluster.coefs_[0], in_memory.coefs_[0])
+
+
+def test_transform_family_is_lazy_and_equals_in_memory(client, data):
+    X = data
+    Xd = da.from_array(X, chunks=CHUNK)
+    est = _fit(AutoencoderTransformer(3, **SMALL), X)
+    Z = est.transform(Xd)
+    assert isinstance(Z, da.Array)
+    assert Z.numblocks == (N // CHUNK, 1)  # one task per chunk
+    assert Z.chunks == ((CHUNK,) * (N // CHUNK), (3,))
+    assert_allclose(Z.compute(), est.transform(X), rtol=1e-12)
+
+    Zd = da.from_array(est.transform(X), chunks=CHUNK)
+    X_hat = est.inverse_transform(Zd)
+    assert isinstance(X_hat, da.Array)
+    assert_allclose(X_hat.compute(), est.inverse_transform(est.transform(X)))
+
+    R = est.reconstruct(Xd)
+    assert isinstance(R, da.Array)
+    assert_allclose(R.compute(), est.reconstruct(X), rtol=1e-12)
+
+    s = est.score_samples(Xd)
+    assert isinstance(s, da.Array) and s.shape == (N,)
+    assert_allclose(s.compute(), est.score_samples(X), rtol=1e-12)
+    assert est.score(Xd) == pytest.approx(est.score(X), rel=1e-12)
+
+    # fit_transform on a dask array: fitted on the cluster, lazy codes back
+    Z2 = _fit(AutoencoderTransformer(3, **SMALL), Xd).transform(Xd)
+    assert isinstance(Z2, da.Array)
+
+    with pytest.raises(ValueError, match="expecting 8 features"):
+        est.transform(Xd[:, :5])
+    with pytest.raises(ValueError, match="3 columns"):
+        est.inverse_transform(Xd[:, :5])
+
+
+def test_lazy_input_is_never_gathered_and_chunks_are_rechunked(client, data):
+    # a lazily generated array with column chunks and integer dtype
+    Xd = (da.from_array(data, chunks=(CHUNK, 3)) * 100).astype(np.int64)
+    est = _fit(AutoencoderTransformer(3, **SMALL), Xd)
+    ref = _fit(AutoencoderTransformer(3, **SMALL), (data * 100).astype(np.int64))
+    # scale of the data makes L-BFGS paths diverge early; the fits agree at start
+    assert est.loss_curve_[0] == pytest.approx(ref.loss_curve_[0], rel=1e-9)
+    assert est.coefs_[0].dtype == np.float64
+
+
+def test_warm_start_continues_on_dask(client, data):
+    Xd = da.from_array(data, chunks=CHUNK)
+    kw = dict(SMALL, max_iter=12)
+    est = _fit(AutoencoderTransformer(3, warm_start=True, **kw), Xd)
+    _fit(est, Xd)
+    ref = _fit(AutoencoderTransformer(3, warm_start=True, **kw), data)
+    _fit(ref, data)
+    _assert_same_params(est, ref, rtol=1e-6, atol=1e-8)
+
+
+def test_unsupported_options_raise(data):
+    Xd = da.from_array(data, chunks=CHUNK)
+    with pytest.raises(NotImplementedError, match="early_stopping"):
+        AutoencoderTransformer(3, early_stopping=True).fit(Xd)
+    with pytest.raises(NotImplementedError, match="greedy"):
+        AutoencoderTransformer(
+            2, hidden_layer_sizes=(6, 4), pretrain="greedy", max_iter=5
+        ).fit(Xd)
+    est = AutoencoderTransformer(3)
+    with pytest.raises(ValueError, match="NaN"):
+        est.fit(da.from_array(np.full((10, 3), np.nan), chunks=5))
+    assert not hasattr(est, "n_features_in_")  # a failed fit leaves nothing
+    with pytest.raises(ValueError, match="2D"):
+        est.fit(da.ones(10, chunks=5))
+
+
+def test_grid_search_under_joblib_dask_backend(client, data):
+    X = data[:300]
+    grid = {"n_components": [2, 4]}
+    base = AutoencoderTransformer(hidden_layer_sizes=(6,), max_iter=30, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with joblib.parallel_backend("dask"):
+            search = GridSearchCV(base, grid, cv=2, n_jobs=-1).fit(X)
+        serial = GridSearchCV(base, grid, cv=2, n_jobs=1).fit(X)
+    assert search.best_params_ == {"n_components": 4}
+    assert_allclose(
+        search.cv_results_["mean_test_score"],
+        serial.cv_results_["mean_test_score"],
+        rtol=1e-8,
+    )
+
+
+def test_importing_skae_does_not_import_dask():
+    code = "import sys, skae; from skae import _base; print('dask' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False"
