@@ -173,6 +173,7 @@ def machine_info() -> dict:
         "scipy": scipy.__version__,
         "sklearn": sklearn.__version__,
         "openblas_env": {k: os.environ.get(k) for k in OPENBLAS_ENV},
+        "loadavg": os.getloadavg() if hasattr(os, "getloadavg") else None,
         "blas": blas_info(),
     }
 
