@@ -78,8 +78,7 @@ def _as_dask_matrix(X, input_name="X"):
     if X.dtype not in (np.float32, np.float64):
         if X.dtype.kind not in "biuf":
             raise ValueError(
-                f"{input_name} must hold numbers, got a dask array of dtype "
-                f"{X.dtype}."
+                f"{input_name} must hold numbers, got a dask array of dtype {X.dtype}."
             )
         X = X.astype(np.float64)
     if any(np.isnan(c) for c in X.chunks[0]):
@@ -298,8 +297,10 @@ def fit(est, X):
             "1 is required."
         )
     arch = est._architecture(d)
-    if est.pretrain == "greedy" and arch.code_layer > 1 and not (
-        est.warm_start and hasattr(est, "coefs_")
+    if (
+        est.pretrain == "greedy"
+        and arch.code_layer > 1
+        and not (est.warm_start and hasattr(est, "coefs_"))
     ):
         raise NotImplementedError(
             "pretrain='greedy' is not supported for dask arrays: pretrain in "
@@ -410,9 +411,7 @@ def apply(est, X, method: str):
     dec = est._layers("decoder", dtype)
     func = partial(_apply_block, method=method, enc=enc, dec=dec, dtype=dtype)
     if method == "score_samples":
-        return X.map_blocks(
-            func, drop_axis=1, dtype=dtype, meta=np.empty((0,), dtype)
-        )
+        return X.map_blocks(func, drop_axis=1, dtype=dtype, meta=np.empty((0,), dtype))
     n_out = {
         "transform": est.n_components,
         "inverse_transform": est.n_features_in_,

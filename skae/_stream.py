@@ -145,8 +145,13 @@ def _partial_fit(est, X, batch_size, learning_rate, first):
             old = _state(est, arch, piece)
             # Work on copies: a failure leaves the estimator as it was.
             state = AdamState(
-                old.arch, old.theta.copy(), old.m.copy(), old.v.copy(), old.t,
-                old.rng, old.coefs,
+                old.arch,
+                old.theta.copy(),
+                old.m.copy(),
+                old.v.copy(),
+                old.t,
+                old.rng,
+                old.coefs,
             )
             new_stream = state.t == 0
             dtype = piece.dtype

@@ -113,7 +113,9 @@ def test_denoising_equals_in_memory_fit_of_per_chunk_corrupted_data(
     ``RandomState(seeds[i])``, the seeds drawn once from ``random_state``; the
     salt-and-pepper extremes are the global per-feature min and max."""
     X = data
-    est = _fit(DenoisingAutoencoder(3, **noise, **SMALL), da.from_array(X, chunks=CHUNK))
+    est = _fit(
+        DenoisingAutoencoder(3, **noise, **SMALL), da.from_array(X, chunks=CHUNK)
+    )
 
     k = noise.get("n_corruptions", 1)
     seeds = chunk_seeds(check_random_state(0), N // CHUNK)
@@ -253,3 +255,21 @@ def test_importing_skae_does_not_import_dask():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "False"
+
+
+def test_benchmark_smoke():
+    """benchmarks/bench_dask.py runs end to end at a tiny size."""
+    from benchmarks.bench_dask import run
+
+    rows = run(
+        n_samples=2000,
+        chunk=500,
+        n_features=10,
+        hidden=(8,),
+        n_components=3,
+        max_iter=2,
+    )
+    dask_row, memory_row = rows
+    assert dask_row["n_iter"] == memory_row["n_iter"] == 2
+    assert dask_row["final_loss"] == pytest.approx(memory_row["final_loss"], rel=1e-9)
+    assert dask_row["client_rise_MB"] >= 0

@@ -68,7 +68,9 @@ def test_first_step_is_adam_on_the_fit_objective(stream):
     Adam's epsilon."""
     X = stream[0]
     alpha, lr = 0.3, 1e-3
-    est = AutoencoderTransformer(3, hidden_layer_sizes=(5,), alpha=alpha, random_state=0)
+    est = AutoencoderTransformer(
+        3, hidden_layer_sizes=(5,), alpha=alpha, random_state=0
+    )
     est.partial_fit(X, batch_size=len(X), learning_rate=lr)
 
     arch = est._architecture(X.shape[1])
@@ -82,7 +84,9 @@ def test_first_step_is_adam_on_the_fit_objective(stream):
 
 def test_refines_a_fitted_estimator_and_fit_restarts_the_stream(stream):
     X = np.vstack(stream[:4])
-    est = AutoencoderTransformer(3, hidden_layer_sizes=(16,), max_iter=5, random_state=0)
+    est = AutoencoderTransformer(
+        3, hidden_layer_sizes=(16,), max_iter=5, random_state=0
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X)
