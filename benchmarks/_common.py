@@ -26,6 +26,8 @@ _JSON_TAG = "@@BENCH_JSON@@"
 
 # Set by main() of each script (--unset-openblas-env); read by run_child.
 UNSET_OPENBLAS_ENV = False
+# The smoke test sets this to run "children" in its own process (fast, tiny).
+IN_PROCESS = False
 
 
 def median_time(func: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
@@ -65,9 +67,7 @@ def interleaved_medians(
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def low_rank_data(
-    n_samples, n_features, rank=50, noise=0.1, dtype="float64", seed=0
-):
+def low_rank_data(n_samples, n_features, rank=50, noise=0.1, dtype="float64", seed=0):
     """Standardized random low-rank matrix plus Gaussian noise (structured data)."""
     import numpy as np
 
@@ -118,8 +118,14 @@ def run_child(module: str, func: str, kwargs: dict, timeout: float = 1800) -> di
     """Run ``benchmarks.<module>.<func>(**kwargs)`` in a fresh interpreter.
 
     The function must return a JSON-serialisable value; it is printed on a
-    tagged line and parsed here. Errors in the child are raised here.
+    tagged line and parsed here. Errors in the child are raised here. With
+    ``IN_PROCESS`` set, the function is called here instead (smoke tests).
     """
+    if IN_PROCESS:
+        import importlib
+
+        mod = importlib.import_module(f"benchmarks.{module}")
+        return json.loads(json.dumps(getattr(mod, func)(**kwargs)))
     code = (
         "import json, sys\n"
         f"from benchmarks.{module} import {func} as f\n"
@@ -185,16 +191,17 @@ def child_machine_info() -> dict:
 
 def describe_machine(info: dict) -> str:
     lines = [
-        f"- Python {info['python']} on {info['platform']}, "
-        f"{info['cpu_count']} cores",
+        f"- Python {info['python']} on {info['platform']}, {info['cpu_count']} cores",
         f"- numpy {info['numpy']}, scipy {info['scipy']}, "
         f"scikit-learn {info['sklearn']}",
         "- environment: "
         + ", ".join(f"{k}={v}" for k, v in info["openblas_env"].items()),
     ]
     for lib in info["blas"]:
-        owner = "numpy" if "numpy" in (lib["filepath"] or "") else (
-            "scipy" if "scipy" in (lib["filepath"] or "") else "other"
+        owner = (
+            "numpy"
+            if "numpy" in (lib["filepath"] or "")
+            else ("scipy" if "scipy" in (lib["filepath"] or "") else "other")
         )
         lines.append(
             f"- {owner}'s BLAS: {lib['internal_api']} {lib['version']}, "

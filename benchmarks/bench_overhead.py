@@ -119,9 +119,8 @@ def run(
     hiddens=((), (256,)),
     dtypes=("float64", "float32"),
     repeats=7,
-    subprocess=True,
 ):
-    """One row per (hidden, dtype); each measured in a fresh process by default."""
+    """One row per (hidden, dtype); each measured in a fresh process."""
     rows = []
     for hidden in hiddens:
         for dtype in dtypes:
@@ -133,10 +132,7 @@ def run(
                 dtype=dtype,
                 repeats=repeats,
             )
-            if subprocess:
-                rows.append(run_child("bench_overhead", "measure", kw))
-            else:
-                rows.append(measure(**kw))
+            rows.append(run_child("bench_overhead", "measure", kw))
     return rows
 
 
@@ -148,8 +144,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     apply_common_args(args)
     if args.quick:
-        rows = run(n_samples=200, n_features=20, n_components=4, hiddens=((), (8,)),
-                   repeats=2)
+        rows = run(
+            n_samples=200, n_features=20, n_components=4, hiddens=((), (8,)), repeats=2
+        )
     else:
         rows = run(n_samples=args.n_samples, repeats=args.repeats)
     print("## Overhead: loss_grad vs its matrix products\n")

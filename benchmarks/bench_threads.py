@@ -150,8 +150,13 @@ def run(problems=None, repeats=3, contenders=("skae", "MLPRegressor")):
     if problems is None:
         problems = [
             dict(problem="digits", n_components=32, max_iter=100),
-            dict(problem="lowrank", n_samples=10000, n_features=784,
-                 n_components=128, max_iter=10),
+            dict(
+                problem="lowrank",
+                n_samples=10000,
+                n_features=784,
+                n_components=128,
+                max_iter=10,
+            ),
         ]
     rows = []
     for p in problems:
@@ -193,8 +198,15 @@ def main(argv=None):
     apply_common_args(args)
     if args.quick:
         rows = run(
-            problems=[dict(problem="lowrank", n_samples=100, n_features=10,
-                           n_components=3, max_iter=5)],
+            problems=[
+                dict(
+                    problem="lowrank",
+                    n_samples=100,
+                    n_features=10,
+                    n_components=3,
+                    max_iter=5,
+                )
+            ],
             repeats=1,
         )
     else:

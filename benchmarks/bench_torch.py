@@ -1,0 +1,319 @@
+"""skae against PyTorch on the CPU: wall time to reach the same training loss.
+
+The network is 64-128-8-128-64 with ``tanh`` hidden layers, a linear code and
+a linear output, on standardized digits, objective
+``1/(2m) sum ||x - x_hat||^2`` (``alpha=0`` so both sides minimise exactly the
+same function), every contender starting from the same Glorot weights
+(skae's ``init_params`` with seed 0, output bias at the mean).
+
+The target is the training loss skae's ``AutoencoderTransformer`` (float64)
+reaches after ``max_iter=500`` L-BFGS iterations; that fit's wall time is its
+time. Then each contender runs until its training loss is at or below the
+target (or a time cap) and reports the wall time to get there:
+
+* skae float32 (``X`` in float32; stopped by the ``callback`` at the target);
+* ``torch.optim.LBFGS`` float64 and float32 (``history_size=10`` as scipy's
+  L-BFGS-B, strong-Wolfe line search, full batch), loss checked every
+  iteration;
+* ``torch.optim.Adam`` float32 (lr 1e-3, mini-batches of 64, reshuffled each
+  epoch), full training loss checked after every epoch (included in its time).
+
+Each contender runs in its own fresh process, default thread settings, median
+over runs. torch is optional (``pip install ".[bench]"``); without it only
+the skae rows are produced.
+
+Run: ``python benchmarks/bench_torch.py [--quick] [--unset-openblas-env]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import statistics
+import sys
+import time
+
+if __package__ in (None, ""):
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks._common import (
+    add_common_args,
+    apply_common_args,
+    digits,
+    low_rank_data,
+    markdown_table,
+    quiet_fit,
+    run_child,
+)
+
+COLUMNS = [
+    "contender",
+    "reached",
+    "seconds",
+    "iterations",
+    "final_loss",
+    "target_loss",
+    "time/skae64",
+]
+
+
+def _data(problem, n_samples, n_features):
+    if problem == "digits":
+        return digits()
+    return low_rank_data(n_samples, n_features)
+
+
+def _init(X, hidden, k):
+    import numpy as np
+
+    from skae._network import init_params, make_architecture, unpack
+
+    arch = make_architecture(X.shape[1], hidden, k, "tanh", "identity", "identity")
+    theta = init_params(arch, np.random.RandomState(0), output_bias=X.mean(axis=0))
+    return arch, theta, unpack(theta, arch)
+
+
+def skae_case(
+    problem="digits",
+    n_samples=1797,
+    n_features=64,
+    hidden=(128,),
+    k=8,
+    max_iter=500,
+    dtype="float64",
+    target=None,
+    time_cap=120.0,
+):
+    """Fit skae; with ``target``, stop at the first iteration whose loss <= it."""
+    import numpy as np
+
+    from skae import AutoencoderTransformer
+
+    X = _data(problem, n_samples, n_features).astype(dtype)
+    arch, theta, (coefs, intercepts) = _init(X.astype(np.float64), tuple(hidden), k)
+
+    def make(n_iter, callback=None):
+        ae = AutoencoderTransformer(
+            k,
+            hidden_layer_sizes=tuple(hidden),
+            activation="tanh",
+            alpha=0.0,
+            max_iter=n_iter,
+            tol=0.0,
+            max_fun=10**6,
+            callback=callback,
+            warm_start=True,
+        )
+        # Start from the shared initial weights (warm_start reads coefs_).
+        ae.coefs_ = [W.astype(dtype) for W in coefs]
+        ae.intercepts_ = [b.astype(dtype) for b in intercepts]
+        return ae
+
+    quiet_fit(make(2), X)  # warm-up
+    state = {"reached": target is None, "t0": None}
+
+    def stop(iteration, loss, est):
+        if target is not None and loss <= target:
+            state["reached"] = True
+            return True
+        return time.perf_counter() - state["t0"] > time_cap
+
+    ae = make(max_iter if target is None else 20 * max_iter, stop)
+    state["t0"] = time.perf_counter()
+    quiet_fit(ae, X)
+    seconds = time.perf_counter() - state["t0"]
+    return {
+        "seconds": seconds,
+        "iterations": int(ae.n_iter_),
+        "final_loss": float(ae.loss_),
+        "reached": bool(state["reached"]),
+    }
+
+
+def torch_case(
+    optimizer="lbfgs",
+    dtype="float32",
+    target=1.0,
+    problem="digits",
+    n_samples=1797,
+    n_features=64,
+    hidden=(128,),
+    k=8,
+    time_cap=120.0,
+    lr=1e-3,
+    batch_size=64,
+):
+    """Train the same network in torch until the training loss <= ``target``."""
+    import numpy as np
+    import torch
+
+    torch.manual_seed(0)
+    tdtype = getattr(torch, dtype)
+    X_np = _data(problem, n_samples, n_features)
+    arch, theta, (coefs, intercepts) = _init(X_np, tuple(hidden), k)
+    X = torch.tensor(X_np, dtype=tdtype)
+    params = []
+    for W, b in zip(coefs, intercepts):
+        params.append(torch.tensor(np.array(W), dtype=tdtype, requires_grad=True))
+        params.append(torch.tensor(np.array(b), dtype=tdtype, requires_grad=True))
+    acts = arch.activations
+
+    def loss_fn(batch):
+        A = batch
+        for i, name in enumerate(acts):
+            A = torch.addmm(params[2 * i + 1], A, params[2 * i])
+            if name == "tanh":
+                A = torch.tanh(A)
+        return 0.5 * ((A - batch) ** 2).sum() / batch.shape[0]
+
+    # Warm-up: one forward/backward outside the clock.
+    loss_fn(X).backward()
+    for p in params:
+        p.grad = None
+
+    reached, iterations, last = False, 0, float("inf")
+    t0 = time.perf_counter()
+    if optimizer == "lbfgs":
+        opt = torch.optim.LBFGS(
+            params,
+            lr=1.0,
+            max_iter=1,
+            history_size=10,
+            line_search_fn="strong_wolfe",
+            tolerance_grad=0.0,
+            tolerance_change=0.0,
+        )
+
+        def closure():
+            opt.zero_grad()
+            loss = loss_fn(X)
+            loss.backward()
+            return loss
+
+        while time.perf_counter() - t0 < time_cap:
+            # step returns the loss at the iterate it started from.
+            last = opt.step(closure).detach().item()
+            if last <= target:
+                reached = True
+                break
+            iterations += 1
+    else:
+        opt = torch.optim.Adam(params, lr=lr)
+        n = X.shape[0]
+        while time.perf_counter() - t0 < time_cap:
+            perm = torch.randperm(n)
+            for start in range(0, n, batch_size):
+                batch = X[perm[start : start + batch_size]]
+                opt.zero_grad()
+                loss_fn(batch).backward()
+                opt.step()
+            iterations += 1  # epochs
+            with torch.no_grad():
+                last = float(loss_fn(X))
+            if last <= target:
+                reached = True
+                break
+    seconds = time.perf_counter() - t0
+    return {
+        "seconds": seconds,
+        "iterations": iterations,
+        "final_loss": last,
+        "reached": reached,
+    }
+
+
+def have_torch() -> bool:
+    return importlib.util.find_spec("torch") is not None
+
+
+def run(config=None, runs=3, with_torch=None, time_cap=120.0):
+    """Rows per contender: median wall time to reach skae float64's loss."""
+    if config is None:
+        config = dict(problem="digits", hidden=[128], k=8)
+    if with_torch is None:
+        with_torch = have_torch()
+    max_iter = config.pop("max_iter", 500)
+    base = []
+    for _ in range(runs):
+        base.append(
+            run_child(
+                "bench_torch",
+                "skae_case",
+                dict(config, max_iter=max_iter, time_cap=time_cap),
+            )
+        )
+    target = statistics.median(r["final_loss"] for r in base)
+    contenders = {"skae float64 (L-BFGS-B, 500 it)": None}
+    contenders["skae float32 (L-BFGS-B)"] = (
+        "skae_case",
+        dict(config, max_iter=max_iter, dtype="float32"),
+    )
+    if with_torch:
+        for name, opt, dt in [
+            ("torch LBFGS float64", "lbfgs", "float64"),
+            ("torch LBFGS float32", "lbfgs", "float32"),
+            ("torch Adam float32 (epochs)", "adam", "float32"),
+        ]:
+            contenders[name] = ("torch_case", dict(config, optimizer=opt, dtype=dt))
+    results = {"skae float64 (L-BFGS-B, 500 it)": base}
+    for name, spec in contenders.items():
+        if spec is None:
+            continue
+        func, kw = spec
+        results[name] = [
+            run_child("bench_torch", func, dict(kw, target=target, time_cap=time_cap))
+            for _ in range(runs)
+        ]
+    t_base = statistics.median(r["seconds"] for r in base)
+    rows = []
+    for name, rs in results.items():
+        t = statistics.median(r["seconds"] for r in rs)
+        rows.append(
+            {
+                "contender": name,
+                "reached": f"{sum(r['reached'] for r in rs)}/{len(rs)}",
+                "seconds": t,
+                "iterations": int(statistics.median(r["iterations"] for r in rs)),
+                "final_loss": statistics.median(r["final_loss"] for r in rs),
+                "target_loss": target,
+                "time/skae64": t / t_base,
+            }
+        )
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_common_args(parser)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--no-torch", action="store_true")
+    args = parser.parse_args(argv)
+    apply_common_args(args)
+    with_torch = have_torch() and not args.no_torch
+    if args.quick:
+        rows = run(
+            config=dict(
+                problem="lowrank",
+                n_samples=100,
+                n_features=10,
+                hidden=[6],
+                k=2,
+                max_iter=10,
+            ),
+            runs=1,
+            with_torch=with_torch,
+            time_cap=10.0,
+        )
+    else:
+        rows = run(runs=args.runs, with_torch=with_torch)
+    print(
+        "## skae vs PyTorch (CPU): wall time to reach skae's training loss "
+        "after 500 L-BFGS iterations (64-128-8-128-64 tanh, digits)\n"
+    )
+    print(markdown_table(rows, COLUMNS))
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""Smoke test of the benchmark scripts: they import and run at tiny sizes.
+
+No timing is asserted (the machine is shared and noisy); only the structure of
+the result tables. Benchmark "children" run in this process here
+(``benchmarks._common.IN_PROCESS``) to keep the test fast; one test runs a
+real subprocess to check that mechanism.
+"""
+
+import math
+
+import pytest
+
+from benchmarks import _common
+
+
+@pytest.fixture
+def in_process(monkeypatch):
+    monkeypatch.setattr(_common, "IN_PROCESS", True)
+
+
+def _positive_finite(x):
+    return isinstance(x, float | int) and math.isfinite(x) and x > 0
+
+
+def _check_rows(rows, columns, n_rows, ratio_columns):
+    assert len(rows) == n_rows
+    for row in rows:
+        assert set(columns) <= set(row), set(columns) - set(row)
+        for c in ratio_columns:
+            assert _positive_finite(row[c]), (c, row[c])
+    table = _common.markdown_table(rows, columns)
+    assert len(table.splitlines()) == n_rows + 2
+
+
+def test_run_child_subprocess():
+    info = _common.run_child("_common", "machine_info", {})
+    assert info["cpu_count"] >= 1
+    assert all("architecture" in lib for lib in info["blas"])
+    assert "OPENBLAS_CORETYPE" in _common.describe_machine(info)
+
+
+def test_child_env_unset_openblas(monkeypatch):
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    assert _common.child_env(False)["OPENBLAS_CORETYPE"] == "Haswell"
+    env = _common.child_env(True)
+    assert "OPENBLAS_CORETYPE" not in env and "OPENBLAS_L2_SIZE" not in env
+
+
+def test_bench_overhead(in_process):
+    from benchmarks import bench_overhead
+
+    rows = bench_overhead.run(
+        n_samples=60,
+        n_features=10,
+        n_components=3,
+        hiddens=((), (5,)),
+        dtypes=("float64", "float32"),
+        repeats=2,
+    )
+    _check_rows(
+        rows, bench_overhead.COLUMNS, 4, ["loss_grad_ms", "products_ms", "ratio"]
+    )
+
+
+def test_bench_threads(in_process):
+    from benchmarks import bench_threads
+
+    rows = bench_threads.run(
+        problems=[
+            dict(
+                problem="lowrank",
+                n_samples=60,
+                n_features=8,
+                n_components=3,
+                max_iter=3,
+            )
+        ],
+        repeats=1,
+    )
+    _check_rows(
+        rows,
+        bench_threads.COLUMNS,
+        2,
+        ["limited_ms_per_eval", "default_ms_per_eval", "default/limited"],
+    )
+    assert [r["contender"] for r in rows] == ["skae", "MLPRegressor"]
+
+
+def test_bench_mlp(in_process):
+    from benchmarks import bench_mlp
+
+    rows = bench_mlp.run(
+        problems=[dict(problem="lowrank", n_samples=60, n_features=8, k=3, max_iter=3)],
+        runs=1,
+    )
+    _check_rows(
+        rows, bench_mlp.COLUMNS, 2, ["skae_ms_per_iter", "mlp_ms_per_iter", "mlp/skae"]
+    )
+    assert [r["threads"] for r in rows] == ["default", "1"]
+
+
+def test_bench_pca():
+    import numpy as np
+
+    from benchmarks import bench_pca
+
+    X = np.random.RandomState(0).standard_normal((40, 6))
+    rows = bench_pca.run(
+        datasets={"tiny": X}, code_sizes=(2, 3), hidden=(4,), max_iter=3, runs=1
+    )
+    _check_rows(
+        rows,
+        bench_pca.COLUMNS,
+        2,
+        ["pca_fit_s", "ae_fit_s", "ae/pca_error", "ae/pca_time"],
+    )
+
+
+def test_bench_scaling(in_process):
+    from benchmarks import bench_scaling
+
+    rows = bench_scaling.run(
+        sizes=(30, 60), n_features=6, hidden=(4,), k=2, max_iter=2, runs=1
+    )
+    _check_rows(
+        rows,
+        bench_scaling.COLUMNS,
+        2,
+        ["skae_ms_per_iter", "mlp_ms_per_iter", "skae_peak/X", "mlp_peak/X"],
+    )
+
+
+_TORCH_CONFIG = dict(
+    problem="lowrank", n_samples=40, n_features=6, hidden=[4], k=2, max_iter=5
+)
+
+
+def test_bench_torch_without_torch(in_process):
+    from benchmarks import bench_torch
+
+    rows = bench_torch.run(
+        config=dict(_TORCH_CONFIG), runs=1, with_torch=False, time_cap=5.0
+    )
+    _check_rows(rows, bench_torch.COLUMNS, 2, ["seconds", "time/skae64"])
+
+
+def test_bench_torch(in_process):
+    pytest.importorskip("torch")
+    from benchmarks import bench_torch
+
+    rows = bench_torch.run(
+        config=dict(_TORCH_CONFIG), runs=1, with_torch=True, time_cap=1.0
+    )
+    _check_rows(rows, bench_torch.COLUMNS, 5, ["seconds", "time/skae64"])
+    assert rows[0]["target_loss"] > 0
