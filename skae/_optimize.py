@@ -147,6 +147,9 @@ def minimize_lbfgs(
     def _callback(intermediate_result):
         theta = intermediate_result.x
         loss = float(intermediate_result.fun)
+        if not (np.isfinite(loss) and np.isfinite(theta).all()):
+            # the line search found no finite point and accepted an overflow
+            raise _diverged(len(loss_curve) + 1)
         loss_curve.append(loss)
         state["theta"] = theta.copy()
         it = len(loss_curve)
@@ -164,14 +167,18 @@ def minimize_lbfgs(
 
     def _fun(theta):
         # Overflow in a trial point is handled here, not warned about: at the
-        # initial parameters it is a clear error; later, an infinite loss
-        # makes the line search backtrack to a shorter step.
+        # initial parameters it is a clear error; later, the trial step was
+        # too long. scipy's line search cannot interpolate an inf/NaN loss (it
+        # collapses to a zero step and reports false convergence), so it gets
+        # a finite loss well above the current iterate's and a zero gradient,
+        # and backtracks as from any bad step.
         nonlocal n_fev
         n_fev += 1
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             loss, grad = fun(theta)
             loss = float(loss)
             finite = np.isfinite(loss) and np.isfinite(grad).all()
+        state["last_finite"] = finite
         if not finite:
             if n_fev == 1:
                 raise ValueError(
@@ -181,10 +188,18 @@ def minimize_lbfgs(
                     "overflow). Scale the input (e.g. with StandardScaler), or "
                     "pass float64 data instead of float32."
                 )
-            loss = np.inf
-        elif n_fev == 1:
+            ref = loss_curve[-1] if loss_curve else state["loss0"]
+            return ref + 2.0 * abs(ref) + 1.0, np.zeros_like(grad, dtype=np.float64)
+        if n_fev == 1:
             state["loss0"] = loss
         return loss, grad
+
+    def _diverged(iteration):
+        return ValueError(
+            f"{name}: training diverged: the loss became non-finite (overflow) "
+            f"at iteration {iteration} and the line search could not recover. "
+            "Scale the input (e.g. with StandardScaler), or increase alpha."
+        )
 
     with scipy_blas_single_thread():
         try:
@@ -198,13 +213,13 @@ def minimize_lbfgs(
             )
             theta, loss, message = res.x, float(res.fun), str(res.message)
             budget_out = res.status == 1
-            if not (np.isfinite(loss) and np.isfinite(theta).all()):
-                # scipy ended on a non-finite trial point: keep the last
-                # completed iterate (every accepted iterate has a finite loss).
-                if state["theta"] is not None:
-                    theta, loss = state["theta"], loss_curve[-1]
-                else:
-                    theta, loss = theta0, state["loss0"]
+            if not state["last_finite"]:
+                # the run ended on an overflowing trial point
+                if not budget_out:
+                    raise _diverged(len(loss_curve) + 1)
+                # out of evaluations mid line search: the last iterate stands
+                theta = theta0 if state["theta"] is None else state["theta"]
+                loss = loss_curve[-1] if loss_curve else state["loss0"]
         except KeyboardInterrupt:
             if state["theta"] is None:
                 raise
