@@ -153,3 +153,18 @@ def test_bench_torch(in_process):
     )
     _check_rows(rows, bench_torch.COLUMNS, 5, ["seconds", "time/skae64"])
     assert rows[0]["target_loss"] > 0
+
+
+def test_run_all_writes_readme_section(in_process, monkeypatch, tmp_path):
+    from benchmarks import run_all
+
+    monkeypatch.setattr(_common, "UNSET_OPENBLAS_ENV", False)
+    section, rows = run_all.run_all(["pca"], quick=True)
+    assert set(rows) == {"pca"} and len(rows["pca"]) == 2
+    assert "architecture" in section and "| dataset |" in section
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{run_all.START}\nold\n{run_all.END}\noutro\n")
+    run_all.write_readme(section, str(readme))
+    text = readme.read_text()
+    assert "old" not in text and "| dataset |" in text
+    assert text.startswith("intro\n") and text.endswith("outro\n")

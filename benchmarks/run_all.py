@@ -1,0 +1,112 @@
+"""Run every skae benchmark and write the result tables into benchmarks/README.md.
+
+    python benchmarks/run_all.py                      # full set (~15 min, 2 cores)
+    python benchmarks/run_all.py --quick --no-write   # tiny sizes, a smoke run
+    python benchmarks/run_all.py --only mlp,torch     # some of them
+    python benchmarks/run_all.py --unset-openblas-env # children without OPENBLAS_*
+
+The tables replace the section between the ``results`` markers of
+``benchmarks/README.md``, headed by the machine (as a benchmark subprocess sees
+it: BLAS libraries, their kernel and threads), the date, and the load average
+before and after each benchmark (the numbers are only as quiet as the machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import importlib
+import io
+import os
+import sys
+import time
+
+if __package__ in (None, ""):
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks import _common
+
+BENCHMARKS = ["threads", "overhead", "mlp", "torch", "pca", "scaling"]
+README = os.path.join(os.path.dirname(os.path.abspath(__file__)), "README.md")
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def _load() -> str:
+    return " / ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def run_all(names=BENCHMARKS, quick=False, unset_openblas_env=False):
+    """Run the named benchmarks; return the markdown section and the rows."""
+    argv = ["--quick"] if quick else []
+    if unset_openblas_env:
+        argv.append("--unset-openblas-env")
+    _common.UNSET_OPENBLAS_ENV = unset_openblas_env
+    info = _common.child_machine_info()
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    parts = [
+        f"Measured {now} with `python benchmarks/run_all.py"
+        + (" --quick" if quick else "")
+        + (" --unset-openblas-env" if unset_openblas_env else "")
+        + "`.\n",
+        _common.describe_machine(info),
+        "",
+    ]
+    all_rows = {}
+    for name in names:
+        mod = importlib.import_module(f"benchmarks.bench_{name}")
+        load_before = _load()
+        t0 = time.perf_counter()
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            rows = mod.main(argv)
+        out = buf.getvalue().strip()
+        print(out + "\n", flush=True)
+        elapsed = time.perf_counter() - t0
+        all_rows[name] = rows
+        title, _, table = out.partition("\n")
+        parts += [
+            "#" + title,
+            "",
+            f"`python benchmarks/bench_{name}.py`: {elapsed:.0f} s, load average "
+            f"(1/5/15 min) {load_before} before, {_load()} after.",
+            "",
+            table.strip(),
+            "",
+        ]
+    return "\n".join(parts), all_rows
+
+
+def write_readme(section: str, path: str = README) -> None:
+    with open(path) as f:
+        text = f.read()
+    head, sep, rest = text.partition(START)
+    if not sep:
+        raise ValueError(f"{path} has no {START} marker")
+    _, sep2, tail = rest.partition(END)
+    if not sep2:
+        raise ValueError(f"{path} has no {END} marker")
+    with open(path, "w") as f:
+        f.write(head + START + "\n" + section.strip() + "\n" + END + tail)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--unset-openblas-env", action="store_true")
+    parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--only", default=",".join(BENCHMARKS))
+    args = parser.parse_args(argv)
+    names = [n.strip() for n in args.only.split(",") if n.strip()]
+    unknown = set(names) - set(BENCHMARKS)
+    if unknown:
+        parser.error(f"unknown benchmarks {sorted(unknown)}; choose from {BENCHMARKS}")
+    section, rows = run_all(names, args.quick, args.unset_openblas_env)
+    if not args.no_write:
+        write_readme(section)
+        print(f"wrote {README}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
