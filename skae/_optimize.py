@@ -220,13 +220,26 @@ def minimize_lbfgs(
                 # out of evaluations mid line search: the last iterate stands
                 theta = theta0 if state["theta"] is None else state["theta"]
                 loss = loss_curve[-1] if loss_curve else state["loss0"]
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             if state["theta"] is None:
+                if hasattr(exc, "add_note"):
+                    exc.add_note(
+                        f"{name}: interrupted before any iteration completed; "
+                        "nothing was fitted."
+                    )
                 raise
             state["stopped_by"] = "interrupt"
             theta, loss = state["theta"], loss_curve[-1]
             message = f"interrupted by the user after {len(loss_curve)} iterations"
             budget_out = False
+            if warn:
+                warnings.warn(
+                    f"{name}: training interrupted (KeyboardInterrupt) after "
+                    f"{len(loss_curve)} iterations; keeping the parameters of the "
+                    "last completed iteration (stopped_by_='interrupt').",
+                    UserWarning,
+                    stacklevel=3,
+                )
 
     if early_stopping is not None and early_stopping.best_theta is not None:
         theta = early_stopping.best_theta

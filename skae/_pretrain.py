@@ -68,6 +68,15 @@ def greedy_pretrain(
             name=f"pretraining stage {i}/{c}",
             warn=False,  # a bounded stage is an initialisation, not a fit
         )
+        if result.stopped_by == "interrupt":
+            # Ctrl-C stops the whole fit, not just this stage: the estimator
+            # is left unfitted rather than fine-tuned from a partial start.
+            exc = KeyboardInterrupt()
+            if hasattr(exc, "add_note"):
+                exc.add_note(
+                    f"interrupted during pretraining stage {i}/{c}; nothing was fitted."
+                )
+            raise exc
         s_coefs, s_intercepts = unpack(result.theta, stage)
         coefs[i - 1][...] = s_coefs[0]
         intercepts[i - 1][...] = s_intercepts[0]
