@@ -432,7 +432,6 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         for name in _FITTED_ATTRIBUTES:
             self.__dict__.pop(name, None)
 
-    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Fit the autoencoder to ``X`` by L-BFGS.
 
@@ -459,11 +458,16 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         [(6, 2), (2, 6)]
         """
         try:
-            return self._fit(X)
+            return self._validated_fit(X)
         except BaseException:
-            # Never leave a half-updated estimator that transform would accept.
+            # Never leave a half-updated estimator that transform would accept:
+            # this covers parameter validation too, which runs in the context.
             self._clear_fitted_state()
             raise
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def _validated_fit(self, X):
+        return self._fit(X)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None, *, batch_size=200, learning_rate=1e-3):
