@@ -170,7 +170,7 @@ ATTRIBUTES_DOC = """
         ``"callback"``, ``"early_stopping"``, ``"interrupt"``; None otherwise.
     n_features_in_ : int
         Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during ``fit``, when ``X`` has string column
         names.
 """
@@ -370,6 +370,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         if _dask.is_dask_collection(X):  # map-reduce L-BFGS over row chunks
             return _dask.fit(self, X)
         X = self._validate_input(X, reset=True)
+        _check_value_range(X)
         arch = self._architecture(X.shape[1])
         rng = check_random_state(self.random_state)
         dtype = X.dtype
@@ -740,6 +741,25 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         tags.input_tags.sparse = True
         return tags
+
+
+def _check_value_range(X) -> None:
+    """Reject training data whose squared reconstruction errors would
+    overflow its dtype (float32 values beyond about 1e18): no model fitted on
+    it could score it."""
+    data = X.data if sp.issparse(X) else X
+    if data.size == 0:
+        return
+    big = float(np.max(np.abs(data)))
+    finfo = np.finfo(X.dtype)
+    # a residual can reach the data's range, 2 * big, in each of the features
+    if big > np.sqrt(float(finfo.max) / (4.0 * X.shape[1])):
+        raise ValueError(
+            f"X has values up to {big:.3g} in absolute value: squared "
+            f"reconstruction errors would overflow {X.dtype} (largest value "
+            f"{float(finfo.max):.3g}). Scale the input (e.g. with StandardScaler), "
+            "or pass float64 data instead of float32."
+        )
 
 
 def _check_codes(Z, n_components: int) -> np.ndarray:
