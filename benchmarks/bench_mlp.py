@@ -110,7 +110,7 @@ def run(problems=None, threads=("default", "1"), runs=3):
         problems = [
             dict(problem="digits", k=32, max_iter=200),
             dict(
-                problem="lowrank", n_samples=10000, n_features=784, k=128, max_iter=15
+                problem="lowrank", n_samples=10000, n_features=784, k=128, max_iter=10
             ),
         ]
     rows = []

@@ -36,8 +36,13 @@ def _load() -> str:
     return " / ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def run_all(names=BENCHMARKS, quick=False, unset_openblas_env=False):
-    """Run the named benchmarks; return the markdown section and the rows."""
+def run_all(names=BENCHMARKS, quick=False, unset_openblas_env=False, write=None):
+    """Run the named benchmarks; return the markdown section and the rows.
+
+    ``write(section)``, if given, is called after each benchmark with the
+    section so far, so that a long run keeps what it measured. A benchmark
+    that fails is reported in its place and the others still run.
+    """
     argv = ["--quick"] if quick else []
     if unset_openblas_env:
         argv.append("--unset-openblas-env")
@@ -58,8 +63,12 @@ def run_all(names=BENCHMARKS, quick=False, unset_openblas_env=False):
         load_before = _load()
         t0 = time.perf_counter()
         buf = io.StringIO()
-        with contextlib.redirect_stdout(buf):
-            rows = mod.main(argv)
+        try:
+            with contextlib.redirect_stdout(buf):
+                rows = mod.main(argv)
+        except Exception as exc:  # report it, go on with the others
+            rows = []
+            buf.write(f"## bench_{name} failed\n\n`{type(exc).__name__}: {exc}`\n")
         out = buf.getvalue().strip()
         print(out + "\n", flush=True)
         elapsed = time.perf_counter() - t0
@@ -74,6 +83,8 @@ def run_all(names=BENCHMARKS, quick=False, unset_openblas_env=False):
             table.strip(),
             "",
         ]
+        if write is not None:
+            write("\n".join(parts))
     return "\n".join(parts), all_rows
 
 
@@ -101,9 +112,9 @@ def main(argv=None):
     unknown = set(names) - set(BENCHMARKS)
     if unknown:
         parser.error(f"unknown benchmarks {sorted(unknown)}; choose from {BENCHMARKS}")
-    section, rows = run_all(names, args.quick, args.unset_openblas_env)
-    if not args.no_write:
-        write_readme(section)
+    write = None if args.no_write else write_readme
+    section, rows = run_all(names, args.quick, args.unset_openblas_env, write)
+    if write is not None:
         print(f"wrote {README}")
     return rows
 
