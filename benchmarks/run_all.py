@@ -6,9 +6,10 @@
     python benchmarks/run_all.py --unset-openblas-env # children without OPENBLAS_*
 
 The tables replace the section between the ``results`` markers of
-``benchmarks/README.md``, headed by the machine (as a benchmark subprocess sees
-it: BLAS libraries, their kernel and threads), the date, and the load average
-before and after each benchmark (the numbers are only as quiet as the machine).
+``benchmarks/README.md`` (with ``--only``, the other benchmarks' tables stay),
+headed by the machine (as a benchmark subprocess sees it: BLAS libraries, their
+kernel and threads); each table carries its date and the load average before
+and after it (the numbers are only as quiet as the machine).
 """
 
 from __future__ import annotations
@@ -36,31 +37,61 @@ def _load() -> str:
     return " / ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def run_all(names=BENCHMARKS, quick=False, unset_openblas_env=False, write=None):
+def _block(name: str, body: str) -> str:
+    return f"<!-- bench:{name} -->\n{body.strip()}\n<!-- /bench:{name} -->"
+
+
+def _old_blocks(path: str = README) -> dict[str, str]:
+    """The per-benchmark blocks currently in the README, by name."""
+    blocks = {}
+    if not os.path.exists(path):
+        return blocks
+    with open(path) as f:
+        text = f.read()
+    for name in BENCHMARKS:
+        head, sep, rest = text.partition(f"<!-- bench:{name} -->")
+        body, sep2, _ = rest.partition(f"<!-- /bench:{name} -->")
+        if sep and sep2:
+            blocks[name] = body
+    return blocks
+
+
+def run_all(
+    names=BENCHMARKS, quick=False, unset_openblas_env=False, write=None, keep=None
+):
     """Run the named benchmarks; return the markdown section and the rows.
 
-    ``write(section)``, if given, is called after each benchmark with the
-    section so far, so that a long run keeps what it measured. A benchmark
-    that fails is reported in its place and the others still run.
+    ``keep`` maps benchmark names to earlier result blocks that are kept for
+    the benchmarks not run now. ``write(section)``, if given, is called after
+    each benchmark with the section so far, so that a long run keeps what it
+    measured. A benchmark that fails is reported in its place and the others
+    still run.
     """
     argv = ["--quick"] if quick else []
     if unset_openblas_env:
         argv.append("--unset-openblas-env")
     _common.UNSET_OPENBLAS_ENV = unset_openblas_env
     info = _common.child_machine_info()
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    parts = [
-        f"Measured {now} with `python benchmarks/run_all.py"
-        + (" --quick" if quick else "")
-        + (" --unset-openblas-env" if unset_openblas_env else "")
-        + "`.\n",
-        _common.describe_machine(info),
-        "",
-    ]
+    header = "\n".join(
+        [
+            "Machine (as a benchmark subprocess sees it, at the last run):\n",
+            _common.describe_machine(info),
+        ]
+    )
+    blocks = dict(keep or {})
     all_rows = {}
+
+    def section():
+        parts = [header]
+        parts += [_block(n, blocks[n]) for n in BENCHMARKS if n in blocks]
+        return "\n\n".join(parts)
+
     for name in names:
         mod = importlib.import_module(f"benchmarks.bench_{name}")
         load_before = _load()
+        now = datetime.datetime.now(datetime.timezone.utc).strftime(
+            "%Y-%m-%d %H:%M UTC"
+        )
         t0 = time.perf_counter()
         buf = io.StringIO()
         try:
@@ -74,18 +105,21 @@ def run_all(names=BENCHMARKS, quick=False, unset_openblas_env=False, write=None)
         elapsed = time.perf_counter() - t0
         all_rows[name] = rows
         title, _, table = out.partition("\n")
-        parts += [
-            "#" + title,
-            "",
-            f"`python benchmarks/bench_{name}.py`: {elapsed:.0f} s, load average "
-            f"(1/5/15 min) {load_before} before, {_load()} after.",
-            "",
-            table.strip(),
-            "",
-        ]
+        flags = " ".join(argv)
+        blocks[name] = "\n".join(
+            [
+                "#" + title,
+                "",
+                f"`python benchmarks/bench_{name}.py{' ' + flags if flags else ''}`"
+                f", {now}: {elapsed:.0f} s, load average (1/5/15 min) "
+                f"{load_before} before, {_load()} after.",
+                "",
+                table.strip(),
+            ]
+        )
         if write is not None:
-            write("\n".join(parts))
-    return "\n".join(parts), all_rows
+            write(section())
+    return section(), all_rows
 
 
 def write_readme(section: str, path: str = README) -> None:
@@ -113,7 +147,8 @@ def main(argv=None):
     if unknown:
         parser.error(f"unknown benchmarks {sorted(unknown)}; choose from {BENCHMARKS}")
     write = None if args.no_write else write_readme
-    section, rows = run_all(names, args.quick, args.unset_openblas_env, write)
+    keep = None if args.no_write else _old_blocks()
+    section, rows = run_all(names, args.quick, args.unset_openblas_env, write, keep)
     if write is not None:
         print(f"wrote {README}")
     return rows
