@@ -165,7 +165,7 @@ def plot_loss_curve(estimators, *, ax=None, validation=True):
     """
     plt = _pyplot()
     if ax is None:
-        _, ax = plt.subplots(figsize=(5, 3.5))
+        _, ax = plt.subplots(figsize=(5, 3.5), layout="constrained")
     for label, est in _named(estimators):
         curve = np.asarray(est.loss_curve_)
         (line,) = ax.plot(np.arange(1, len(curve) + 1), curve, label=label)
@@ -221,7 +221,7 @@ def plot_codes(estimator, X, y=None, *, components=(0, 1), ax=None, cmap="tab10"
     """
     plt = _pyplot()
     if ax is None:
-        _, ax = plt.subplots(figsize=(5, 4.5))
+        _, ax = plt.subplots(figsize=(5, 4.5), layout="constrained")
     Z = np.asarray(estimator.transform(X))
     i, j = components
     if y is None:
