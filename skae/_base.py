@@ -750,7 +750,7 @@ def _check_value_range(X) -> None:
     data = X.data if sp.issparse(X) else X
     if data.size == 0:
         return
-    big = float(np.max(np.abs(data)))
+    big = max(abs(float(data.max())), abs(float(data.min())))  # no copy of X
     finfo = np.finfo(X.dtype)
     # a residual can reach the data's range, 2 * big, in each of the features
     if big > np.sqrt(float(finfo.max) / (4.0 * X.shape[1])):

@@ -201,6 +201,20 @@ def test_fuzz_denoising(X, est):
 @_FUZZ
 @given(X=datasets(), est=sparse_autoencoders())
 @example(X=_BIG32, est=SparseAutoencoder(n_components=4, max_iter=5))
+# found by hypothesis: 1 training sample, a saturated code and zero loss at
+# the start, while the held-out sample's squared error overflows float32
+@example(
+    X=np.array([[-5.2e22, -1.1e27, 1.0e18], [-1.3e24, 7.5e27, -1.7e18]], np.float32),
+    est=SparseAutoencoder(
+        activation="identity",
+        n_components=1,
+        max_iter=1,
+        sparsity_weight=0.0,
+        early_stopping=True,
+        validation_fraction=0.3,
+        random_state=0,
+    ),
+)
 def test_fuzz_sparse(X, est):
     check_fit_or_clear_error(est, X)
 
@@ -214,6 +228,6 @@ def test_overflowing_input_is_a_clear_value_error(dtype):
     est = AutoencoderTransformer(hidden_layer_sizes=(3,), max_iter=5, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
-        with pytest.raises(ValueError, match="not finite"):
+        with pytest.raises(ValueError, match="overflow"):
             est.fit(X)
     assert not hasattr(est, "coefs_")
