@@ -18,6 +18,7 @@ Run: ``python benchmarks/bench_overhead.py [--quick] [--unset-openblas-env]``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import sys
@@ -37,6 +38,7 @@ from benchmarks._common import (
 )
 
 COLUMNS = [
+    "threads",
     "n_samples",
     "n_features",
     "hidden",
@@ -56,9 +58,20 @@ def measure(
     n_components=128,
     activation="tanh",
     dtype="float64",
-    repeats=7,
+    repeats=11,
+    threads="default",
 ):
     """Time loss_grad against its bare matrix products in this process."""
+    if threads != "default":
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(int(threads)):
+            row = measure(
+                n_samples, n_features, hidden, n_components, activation, dtype, repeats
+            )
+        row["threads"] = threads
+        return row
+
     from skae._network import Workspace, init_params, loss_grad, make_architecture
 
     dtype = np.dtype(dtype)
@@ -100,6 +113,7 @@ def measure(
     # Ratio of each round's pair, then the median: robust to a drifting load.
     ratios = [a / b for a, b in zip(t["loss_grad"], t["products"])]
     return {
+        "threads": threads,
         "n_samples": n_samples,
         "n_features": n_features,
         "hidden": str(hidden),
@@ -118,21 +132,26 @@ def run(
     n_components=128,
     hiddens=((), (256,)),
     dtypes=("float64", "float32"),
-    repeats=7,
+    repeats=11,
+    threads=("default", "1"),
 ):
-    """One row per (hidden, dtype); each measured in a fresh process."""
+    """One row per (threads, hidden, dtype); each measured in a fresh process.
+
+    ``threads="1"`` runs under ``threadpool_limits(1)``: less than the
+    machine can do, but far steadier on a loaded machine.
+    """
     rows = []
-    for hidden in hiddens:
-        for dtype in dtypes:
-            kw = dict(
-                n_samples=n_samples,
-                n_features=n_features,
-                hidden=list(hidden),
-                n_components=n_components,
-                dtype=dtype,
-                repeats=repeats,
-            )
-            rows.append(run_child("bench_overhead", "measure", kw))
+    for th, hidden, dtype in itertools.product(threads, hiddens, dtypes):
+        kw = dict(
+            n_samples=n_samples,
+            n_features=n_features,
+            hidden=list(hidden),
+            n_components=n_components,
+            dtype=dtype,
+            repeats=repeats,
+            threads=th,
+        )
+        rows.append(run_child("bench_overhead", "measure", kw))
     return rows
 
 
@@ -140,7 +159,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_common_args(parser)
     parser.add_argument("--n-samples", type=int, default=10000)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=11)
     args = parser.parse_args(argv)
     apply_common_args(args)
     if args.quick:

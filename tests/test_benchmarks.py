@@ -58,8 +58,9 @@ def test_bench_overhead(in_process):
         repeats=2,
     )
     _check_rows(
-        rows, bench_overhead.COLUMNS, 4, ["loss_grad_ms", "products_ms", "ratio"]
+        rows, bench_overhead.COLUMNS, 8, ["loss_grad_ms", "products_ms", "ratio"]
     )
+    assert [r["threads"] for r in rows] == ["default"] * 4 + ["1"] * 4
 
 
 def test_bench_threads(in_process):
