@@ -6,9 +6,9 @@ The classic sparse autoencoder: an overcomplete-capable layer of logistic code
 units, each pushed by a KL penalty to be active on only about
 ``sparsity_target`` = 5% of the inputs. Trained on 8x8 grey patches of the
 two photographs bundled with scikit-learn
-(:func:`~sklearn.datasets.load_sample_images`, no download), its encoder
-filters become localized, oriented edge and blob detectors, much like the
-receptive fields of simple cells in the visual cortex.
+(:func:`~sklearn.datasets.load_sample_images`, no download), most of its
+encoder filters turn from random noise into smooth, oriented edge and
+gradient detectors.
 """
 
 # %%
