@@ -12,6 +12,10 @@ seeds), are then fitted in a fresh process with the same settings. Reported:
   holds one or more loss-and-gradient evaluations) of each path;
 * the final loss of each path (they minimise the same objective from the same
   start, so they agree to floating-point summation order);
+* the in-memory fit once with numpy's BLAS on its default threads (all
+  cores) and once limited to one thread: on a shared, loaded machine a
+  multi-threaded BLAS can collapse, and the one-thread row is the stable
+  baseline;
 * peak resident memory of the *client* process during the dask fit (sampled
   every 5 ms from ``/proc/self/statm``), its rise over the client's memory
   before the fit, and the workers' total resident memory after it; the peak
@@ -182,18 +186,24 @@ def measure_dask(n_samples, n_features, chunk, hidden, n_components, max_iter):
     }
 
 
-def measure_memory(n_samples, n_features, chunk, hidden, n_components, max_iter):
-    """The in-memory fit of the same rows, in this (fresh) process."""
+def measure_memory(
+    n_samples, n_features, chunk, hidden, n_components, max_iter, blas_threads=None
+):
+    """The in-memory fit of the same rows, in this (fresh) process, with numpy's
+    BLAS on its default threads or limited to ``blas_threads``."""
+    from threadpoolctl import threadpool_limits
+
     sizes = _chunk_sizes(n_samples, chunk)
     X = np.vstack([make_block(i, r, n_features) for i, r in enumerate(sizes)])
     est = _estimator(hidden, n_components, max_iter)
     before = _rss_bytes()
-    with PeakSampler() as sampler:
+    with PeakSampler() as sampler, threadpool_limits(blas_threads, "blas"):
         t0 = time.perf_counter()
         quiet_fit(est, X)
         fit_s = time.perf_counter() - t0
+    threads = "default" if blas_threads is None else blas_threads
     return {
-        "path": "in memory",
+        "path": f"in memory, BLAS threads: {threads}",
         "n_samples": n_samples,
         "n_features": n_features,
         "chunk": "",
@@ -216,8 +226,10 @@ def run(
     n_components=10,
     max_iter=10,
     in_memory=True,
+    in_memory_blas_threads=(None, 1),
 ):
-    """Rows for the dask fit and (unless ``in_memory=False``) the in-memory fit."""
+    """Rows for the dask fit and (unless ``in_memory=False``) the in-memory fit,
+    once per entry of ``in_memory_blas_threads`` (None: numpy's default)."""
     kw = dict(
         n_samples=n_samples,
         n_features=n_features,
@@ -228,7 +240,9 @@ def run(
     )
     rows = [run_child("bench_dask", "measure_dask", kw)]
     if in_memory:
-        rows.append(run_child("bench_dask", "measure_memory", kw))
+        for threads in in_memory_blas_threads:
+            kw_mem = dict(kw, blas_threads=threads)
+            rows.append(run_child("bench_dask", "measure_memory", kw_mem))
     return rows
 
 

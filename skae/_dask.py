@@ -237,7 +237,6 @@ def _on_distributed(X) -> bool:
 def _training_pair(est, X, rng, persist: bool):
     """``(X_in, target)`` dask arrays with matching row chunks."""
     import dask
-    import dask.array as da
 
     if not hasattr(est, "noise"):  # not a denoising autoencoder
         return X, X
@@ -270,7 +269,6 @@ def _training_pair(est, X, rng, persist: bool):
         target = X.map_blocks(
             _tile_chunk, k, chunks=chunks, dtype=X.dtype, meta=np.empty((0, 0), X.dtype)
         )
-    assert isinstance(X_in, da.Array)
     return X_in, target
 
 

@@ -268,6 +268,7 @@ def test_benchmark_smoke():
         hidden=(8,),
         n_components=3,
         max_iter=2,
+        in_memory_blas_threads=(1,),
     )
     dask_row, memory_row = rows
     assert dask_row["n_iter"] == memory_row["n_iter"] == 2
