@@ -18,8 +18,15 @@ def gaussian(X, level: float, rng, **_) -> np.ndarray:
             "for sparse X, or pass a dense array."
         )
     noise = rng.standard_normal(X.shape).astype(X.dtype, copy=False)
-    noise *= level
-    noise += X
+    with np.errstate(over="ignore", invalid="ignore"):
+        noise *= level
+        noise += X
+    if not np.isfinite(noise).all():
+        raise ValueError(
+            f"noise_level={level} is too large for {X.dtype} data: the "
+            "corrupted input overflows. Use a smaller noise_level, scale the "
+            "input, or pass float64 data."
+        )
     return noise
 
 

@@ -20,6 +20,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
@@ -103,10 +104,12 @@ def autoencoders(draw):
 def denoising_autoencoders(draw):
     params = _common_params(draw)
     noise = draw(st.sampled_from(["gaussian", "masking", "salt_and_pepper"]))
-    high = 2.0 if noise == "gaussian" else 1.0
+    level = st.floats(0.0, 1.0)
+    if noise == "gaussian":  # a standard deviation: any size, even absurd
+        level = st.floats(0.0, 2.0) | st.sampled_from([1e10, 1e40, 1e300])
     params.update(
         noise=noise,
-        noise_level=draw(st.floats(0.0, high)),
+        noise_level=draw(level),
         n_corruptions=draw(st.integers(1, 3)),
     )
     if params["code_activation"] == "logistic" and draw(st.booleans()):
@@ -131,11 +134,54 @@ def sparse_autoencoders(draw):
     )
 
 
+@st.composite
+def sparse_datasets(draw):
+    """A CSR or CSC matrix of random density, scale and dtype."""
+    n_samples = draw(st.integers(2, 200))
+    n_features = draw(st.integers(1, 50))
+    density = draw(st.sampled_from([0.0, 0.01, 0.1, 0.5, 1.0]))
+    dtype = draw(st.sampled_from(["float32", "float64"]))
+    fmt = draw(st.sampled_from(["csr", "csc"]))
+    scale = 10.0 ** draw(st.integers(-30, 30))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.RandomState(seed)
+    X = sp.random(n_samples, n_features, density=density, format=fmt, random_state=rng)
+    X.data = (X.data - 0.5) * scale
+    return X.astype(dtype)
+
+
+@st.composite
+def sparse_input_estimators(draw):
+    """Any estimator configuration whose training accepts sparse input."""
+    kind = draw(st.sampled_from(["plain", "masking", "sparse"]))
+    if kind == "sparse":
+        return draw(sparse_autoencoders())
+    est = draw(autoencoders())
+    if kind == "masking":
+        params = est.get_params()
+        return DenoisingAutoencoder(
+            **params,
+            noise="masking",
+            noise_level=draw(st.floats(0.0, 1.0)),
+            n_corruptions=draw(st.integers(1, 3)),
+        )
+    return est
+
+
 def _raised_by_validation(exc: BaseException) -> bool:
     """Whether ``exc`` was raised by skae's or scikit-learn's own code."""
     frames = traceback.extract_tb(exc.__traceback__)
     filename = os.path.abspath(frames[-1].filename)
     return filename.startswith((SKAE_DIR, SKLEARN_DIR))
+
+
+def _assert_unchanged(X, X_before):
+    if sp.issparse(X):
+        assert X.format == X_before.format
+        for attr in ("data", "indices", "indptr"):
+            np.testing.assert_array_equal(getattr(X, attr), getattr(X_before, attr))
+    else:
+        np.testing.assert_array_equal(X, X_before)
 
 
 def check_fit_or_clear_error(est, X):
@@ -149,9 +195,9 @@ def check_fit_or_clear_error(est, X):
         except ValueError as exc:
             assert _raised_by_validation(exc), "".join(traceback.format_exception(exc))
             assert len(str(exc)) > 20, str(exc)
-            np.testing.assert_array_equal(X, X_before)
+            _assert_unchanged(X, X_before)
             assert not hasattr(est, "coefs_")
-            event("ValueError: " + str(exc)[:60])
+            event("ValueError: " + str(exc)[:30])
             return "error"
         Z = est.transform(X)
         R = est.inverse_transform(Z)
@@ -164,7 +210,7 @@ def check_fit_or_clear_error(est, X):
         assert np.isfinite(a).all(), f"{name} returned non-finite values"
     assert all(np.isfinite(W).all() for W in est.coefs_)
     assert np.isfinite(est.loss_)
-    np.testing.assert_array_equal(X, X_before)
+    _assert_unchanged(X, X_before)
     event("fitted")
     return "fitted"
 
@@ -231,3 +277,9 @@ def test_overflowing_input_is_a_clear_value_error(dtype):
         with pytest.raises(ValueError, match="overflow"):
             est.fit(X)
     assert not hasattr(est, "coefs_")
+
+
+@_FUZZ
+@given(X=sparse_datasets(), est=sparse_input_estimators())
+def test_fuzz_sparse_input(X, est):
+    check_fit_or_clear_error(est, X)
