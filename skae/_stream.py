@@ -76,16 +76,19 @@ def _pass(est, X, state, batch_size, learning_rate, callback):
         rows = X_in.shape[0]
         if rows not in workspaces:
             workspaces[rows] = Workspace(state.arch, rows, dtype)
-        loss, grad = loss_grad(
-            state.theta,
-            X_in,
-            target,
-            workspaces[rows],
-            est.alpha,
-            est.sparsity_weight,
-            est.sparsity_target,
-        )
-        if not (np.isfinite(loss) and np.isfinite(grad).all()):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            # overflow is reported below as a ValueError, not as a warning
+            loss, grad = loss_grad(
+                state.theta,
+                X_in,
+                target,
+                workspaces[rows],
+                est.alpha,
+                est.sparsity_weight,
+                est.sparsity_target,
+            )
+            sq_grad = grad**2
+        if not (np.isfinite(loss) and np.isfinite(sq_grad).all()):
             raise ValueError(
                 f"{type(est).__name__}.partial_fit diverged: the loss or its "
                 "gradient became non-finite. Scale the input (e.g. "
@@ -95,7 +98,7 @@ def _pass(est, X, state, batch_size, learning_rate, callback):
         state.m *= BETA_1
         state.m += (1 - BETA_1) * grad
         state.v *= BETA_2
-        state.v += (1 - BETA_2) * grad**2
+        state.v += (1 - BETA_2) * sq_grad
         step = learning_rate * np.sqrt(1 - BETA_2**state.t) / (1 - BETA_1**state.t)
         state.theta -= step * state.m / (np.sqrt(state.v) + EPSILON)
         total += loss * B.shape[0]
@@ -121,6 +124,8 @@ def partial_fit(est, X, *, batch_size: int = 200, learning_rate: float = 1e-3):
 
 
 def _partial_fit(est, X, batch_size, learning_rate, first):
+    from skae._base import _check_value_range  # _base imports this module
+
     if is_dask_collection(X):
         # One chunk at a time on the client: memory bounded by one chunk.
         from skae._dask import _as_dask_matrix
@@ -140,6 +145,7 @@ def _partial_fit(est, X, batch_size, learning_rate, first):
             accept_sparse=("csr", "csc"),
             dtype=[np.float64, np.float32],
         )
+        _check_value_range(piece)
         if state is None:
             arch = est._architecture(piece.shape[1])
             old = _state(est, arch, piece)
