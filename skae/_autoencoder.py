@@ -66,7 +66,7 @@ class AutoencoderTransformer(BaseAutoencoder):
     >>> from sklearn.datasets import load_digits
     >>> from skae import AutoencoderTransformer
     >>> X, _ = load_digits(return_X_y=True)
-    >>> ae = AutoencoderTransformer(n_components=8, max_iter=50, random_state=0)
+    >>> ae = AutoencoderTransformer(n_components=8, tol=1e-2, random_state=0)
     >>> Z = ae.fit_transform(X / 16)
     >>> Z.shape
     (1797, 8)

@@ -43,7 +43,7 @@ class DenoisingAutoencoder(BaseAutoencoder):
     >>> rng = np.random.RandomState(0)
     >>> X_noisy = X + rng.normal(scale=0.25, size=X.shape)
     >>> dae = DenoisingAutoencoder(n_components=16, noise_level=0.25,
-    ...                            max_iter=50, random_state=0).fit(X)
+    ...                            tol=1e-2, random_state=0).fit(X)
     >>> dae.reconstruct(X_noisy).shape
     (1797, 64)
     """

@@ -35,7 +35,7 @@ class SparseAutoencoder(BaseAutoencoder):
     >>> import numpy as np
     >>> from skae import SparseAutoencoder
     >>> X = np.random.RandomState(0).uniform(size=(200, 16))
-    >>> sae = SparseAutoencoder(n_components=25, max_iter=50, random_state=0)
+    >>> sae = SparseAutoencoder(n_components=25, tol=1e-3, random_state=0)
     >>> sae.fit_transform(X).shape
     (200, 25)
     """
