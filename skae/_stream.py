@@ -20,6 +20,7 @@ with the estimator, so a stream may resume after a restart) and is tied to the
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,11 +116,14 @@ def partial_fit(est, X, *, batch_size: int = 200, learning_rate: float = 1e-3):
     if not learning_rate > 0:
         raise ValueError(f"learning_rate must be positive, got {learning_rate}.")
     first = not hasattr(est, "coefs_")
+    saved = None if first else (est.coefs_, est.intercepts_)
     try:
         return _partial_fit(est, X, int(batch_size), float(learning_rate), first)
     except BaseException:
         if first:  # do not leave n_features_in_ behind on a failed first call
             est._clear_fitted_state()
+        else:  # the callback wrote mid-pass parameters: undo, never half-update
+            est.coefs_, est.intercepts_ = saved
         raise
 
 
@@ -156,7 +160,7 @@ def _partial_fit(est, X, batch_size, learning_rate, first):
                 old.m.copy(),
                 old.v.copy(),
                 old.t,
-                old.rng,
+                copy.deepcopy(old.rng),  # a failed call must not advance it
                 old.coefs,
             )
             new_stream = state.t == 0

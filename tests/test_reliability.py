@@ -635,3 +635,53 @@ def test_keyboard_interrupt_during_pretraining_stops_the_whole_fit(
             est.fit(X_small)
     assert not fine_tuned
     assert_unfitted(est)
+
+
+# --------------------------------------------------------------------------
+# partial_fit: the same promises for the streaming fit
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, RuntimeError])
+@pytest.mark.parametrize("name", ["plain", "masking", "sparse"])
+def test_failed_partial_fit_leaves_previous_state_intact(name, exc, X_small):
+    """A partial_fit call that fails mid-pass (here the callback raises after
+    a few Adam steps) leaves the estimator exactly as the previous call left
+    it, parameters and stream state consistent, never half-updated."""
+    est = make_estimator(name)
+    est.partial_fit(X_small, batch_size=10)
+    before = _params(est)
+    n_iter, curve = est.n_iter_, list(est.loss_curve_)
+
+    def callback(step, loss, est_):
+        if step == est_._stream_state.t + 3 or step > 8:
+            raise exc
+
+    with pytest.raises(exc):
+        est.set_params(callback=callback).partial_fit(X_small, batch_size=10)
+    np.testing.assert_array_equal(_params(est), before)
+    assert est.n_iter_ == n_iter and est.loss_curve_ == curve
+    # the stream resumes from that state as if the failed call never happened
+    est.set_params(callback=None).partial_fit(X_small, batch_size=10)
+    reference = make_estimator(name)
+    reference.partial_fit(X_small, batch_size=10)
+    reference.partial_fit(X_small, batch_size=10)
+    assert est.n_iter_ == 2
+    np.testing.assert_allclose(_params(est), _params(reference), rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["plain", "gaussian", "sparse"])
+def test_partial_fit_deterministic_and_pickle_resumes(name, X_small):
+    """Same random_state: bit-identical streams; a pickled stream resumes
+    bit-identically; X is never modified."""
+    X = X_small.copy()
+    X.flags.writeable = False
+    a, b = make_estimator(name), make_estimator(name)
+    for est in (a, b):
+        est.partial_fit(X, batch_size=16)
+    np.testing.assert_array_equal(_params(a), _params(b))
+    c = pickle.loads(pickle.dumps(a))
+    a.partial_fit(X, batch_size=16)
+    c.partial_fit(X, batch_size=16)
+    np.testing.assert_array_equal(_params(a), _params(c))
+    np.testing.assert_array_equal(X, X_small)
