@@ -312,14 +312,18 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return arch
 
     def _validate_input(self, X, reset: bool):
-        return validate_data(
-            self,
-            X,
-            reset=reset,
-            accept_sparse=("csr", "csc"),
-            dtype=[np.float64, np.float32],
-            ensure_min_samples=2 if reset else 1,
-        )
+        # scikit-learn's finiteness check first sums X; near the dtype's
+        # largest values that sum overflows and warns before it falls back to
+        # an exact element-wise check: the warning is noise, not a problem.
+        with np.errstate(over="ignore", invalid="ignore"):
+            return validate_data(
+                self,
+                X,
+                reset=reset,
+                accept_sparse=("csr", "csc"),
+                dtype=[np.float64, np.float32],
+                ensure_min_samples=2 if reset else 1,
+            )
 
     def _objective(self, X_in, target, arch):
         ws = Workspace(arch, X_in.shape[0], X_in.dtype)
@@ -763,7 +767,8 @@ def _check_value_range(X) -> None:
 
 
 def _check_codes(Z, n_components: int) -> np.ndarray:
-    Z = check_array(Z, dtype=[np.float64, np.float32], input_name="codes")
+    with np.errstate(over="ignore", invalid="ignore"):  # as in _validate_input
+        Z = check_array(Z, dtype=[np.float64, np.float32], input_name="codes")
     if Z.shape[1] != n_components:
         raise ValueError(
             f"inverse_transform expects codes with {n_components} columns "

@@ -36,10 +36,11 @@ DTYPES = ["float32", "float64", "int64", "bool"]
 
 
 @st.composite
-def datasets(draw):
+def datasets(draw, n_features=None):
     """A dense array with an adversarial shape, dtype, scale and structure."""
     n_samples = draw(st.integers(2, 200))
-    n_features = draw(st.integers(1, 50))
+    if n_features is None:
+        n_features = draw(st.integers(1, 50))
     dtype = draw(st.sampled_from(DTYPES))
     kind = draw(
         st.sampled_from(["normal", "zeros", "constant_columns", "duplicated_rows"])
@@ -270,12 +271,14 @@ def test_fuzz_sparse(X, est):
     check_fit_or_clear_error(est, X)
 
 
+@pytest.mark.parametrize("top", [False, True], ids=["squares-overflow", "at-max"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_overflowing_input_is_a_clear_value_error(dtype):
-    """Values whose squares overflow the working dtype cannot be trained on:
+def test_overflowing_input_is_a_clear_value_error(dtype, top):
+    """Values whose squares overflow the working dtype, up to the dtype's
+    largest finite values (whose mere sum overflows), cannot be trained on:
     a ValueError naming the remedy, not an overflow warning or NaN codes."""
-    big = np.finfo(dtype).max ** 0.5 * 4
-    X = np.random.RandomState(0).standard_normal((20, 3)).astype(dtype) * big
+    big = np.finfo(dtype).max / 4 if top else np.finfo(dtype).max ** 0.5 * 4
+    X = np.random.RandomState(0).uniform(-3, 3, (20, 3)).astype(dtype) * big
     est = AutoencoderTransformer(hidden_layer_sizes=(3,), max_iter=5, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
@@ -307,3 +310,63 @@ def test_fuzz_partial_fit(X, est, n_calls, batch_size, learning_rate):
             est.partial_fit(X, batch_size=batch_size, learning_rate=learning_rate)
 
     check_fit_or_clear_error(est.set_params(early_stopping=False), X, fit)
+
+
+_FITTED = {}
+
+
+def _fitted(name, dtype):
+    """Small estimators fitted once on well-scaled data."""
+    key = (name, dtype)
+    if key not in _FITTED:
+        X = np.random.RandomState(0).standard_normal((60, 5)).astype(dtype)
+        est = {
+            "linear": AutoencoderTransformer(
+                2, hidden_layer_sizes=(), activation="identity", max_iter=20
+            ),
+            "relu": AutoencoderTransformer(
+                3, hidden_layer_sizes=(4,), activation="relu", max_iter=20
+            ),
+            "denoising": DenoisingAutoencoder(3, hidden_layer_sizes=(4,), max_iter=20),
+            "sparse": SparseAutoencoder(8, max_iter=20),
+        }[name].set_params(random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            _FITTED[key] = est.fit(X)
+    return _FITTED[key]
+
+
+@_FUZZ
+@given(
+    Y=datasets(n_features=5),
+    name=st.sampled_from(["linear", "relu", "denoising", "sparse"]),
+    fit_dtype=st.sampled_from([np.float32, np.float64]),
+    code_scale=st.sampled_from([1.0, 1e20, 1e40, 1e300]),
+)
+def test_fuzz_inference_on_unseen_data(Y, name, fit_dtype, code_scale):
+    """A fitted estimator given new data (and codes) of any scale and dtype:
+    finite results of the right dtype, or a ValueError; never a warning."""
+    est = _fitted(name, fit_dtype)
+    expected_dtype = np.float32 if Y.dtype == np.float32 else np.float64
+    Y_before = Y.copy()
+    code_scale = min(code_scale, float(np.finfo(expected_dtype).max))
+    codes = np.linspace(-1, 1, 3 * est.n_components).reshape(3, -1) * code_scale
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        for method, arg in [
+            ("transform", Y),
+            ("reconstruct", Y),
+            ("score_samples", Y),
+            ("inverse_transform", codes.astype(expected_dtype)),
+        ]:
+            try:
+                out = getattr(est, method)(arg)
+            except ValueError as exc:
+                assert _raised_by_validation(exc)
+                assert "overflow" in str(exc)
+                event(f"{method}: ValueError")
+                continue
+            assert out.dtype == expected_dtype, method
+            assert np.isfinite(out).all(), method
+            assert out.shape[0] == arg.shape[0]
+    np.testing.assert_array_equal(Y, Y_before)
