@@ -142,13 +142,14 @@ def _partial_fit(est, X, batch_size, learning_rate, first):
     state = None
     total, count, stopped = 0.0, 0, False
     for piece in pieces:
-        piece = validate_data(
-            est,
-            piece,
-            reset=first and state is None,
-            accept_sparse=("csr", "csc"),
-            dtype=[np.float64, np.float32],
-        )
+        with np.errstate(over="ignore", invalid="ignore"):  # see _validate_input
+            piece = validate_data(
+                est,
+                piece,
+                reset=first and state is None,
+                accept_sparse=("csr", "csc"),
+                dtype=[np.float64, np.float32],
+            )
         _check_value_range(piece)
         if state is None:
             arch = est._architecture(piece.shape[1])
