@@ -18,9 +18,10 @@ target (or a time cap) and reports the wall time to get there:
 * ``torch.optim.Adam`` float32 (lr 1e-3, mini-batches of 64, reshuffled each
   epoch), full training loss checked after every epoch (included in its time).
 
-Each contender runs in its own fresh process, default thread settings, median
-over runs. torch is optional (``pip install ".[bench]"``); without it only
-the skae rows are produced.
+Each contender runs in its own fresh process, median over runs; with default
+thread settings (numpy, scipy, torch all at their defaults) and with every
+pool limited to one thread (steadier on a loaded machine). torch is optional
+(``pip install ".[bench]"``); without it only the skae rows are produced.
 
 Run: ``python benchmarks/bench_torch.py [--quick] [--unset-openblas-env]``.
 """
@@ -48,6 +49,7 @@ from benchmarks._common import (
 )
 
 COLUMNS = [
+    "threads",
     "contender",
     "reached",
     "seconds",
@@ -241,50 +243,64 @@ def have_torch() -> bool:
     return importlib.util.find_spec("torch") is not None
 
 
-def run(config=None, runs=3, with_torch=None, time_cap=120.0):
-    """Rows per contender: median wall time to reach skae float64's loss."""
-    if config is None:
-        config = dict(problem="digits", hidden=[128], k=8)
-    if with_torch is None:
-        with_torch = have_torch()
+def threaded_case(func, threads="default", **kwargs):
+    """``func(**kwargs)`` (skae_case or torch_case) at the given thread setting.
+
+    ``threads="1"``: every BLAS/OpenMP pool (threadpoolctl) and torch's
+    intra-op pool limited to one thread.
+    """
+    import contextlib
+
+    from threadpoolctl import threadpool_limits
+
+    case = {"skae_case": skae_case, "torch_case": torch_case}[func]
+    if threads == "default":
+        return case(**kwargs)
+    n = int(threads)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(threadpool_limits(n))
+        if func == "torch_case":
+            import torch
+
+            old = torch.get_num_threads()
+            torch.set_num_threads(n)
+            stack.callback(torch.set_num_threads, old)
+        return case(**kwargs)
+
+
+def _run_one(config, runs, with_torch, time_cap, threads):
+    config = dict(config)
     max_iter = config.pop("max_iter", 500)
-    base = []
-    for _ in range(runs):
-        base.append(
-            run_child(
-                "bench_torch",
-                "skae_case",
-                dict(config, max_iter=max_iter, time_cap=time_cap),
-            )
+
+    def child(func, **kw):
+        return run_child(
+            "bench_torch",
+            "threaded_case",
+            dict(config, func=func, threads=threads, time_cap=time_cap, **kw),
         )
+
+    base = [child("skae_case", max_iter=max_iter) for _ in range(runs)]
     target = statistics.median(r["final_loss"] for r in base)
-    contenders = {"skae float64 (L-BFGS-B, 500 it)": None}
-    contenders["skae float32 (L-BFGS-B)"] = (
-        "skae_case",
-        dict(config, max_iter=max_iter, dtype="float32"),
-    )
+    contenders = {"skae float32 (L-BFGS-B)": ("skae_case", dict(dtype="float32"))}
     if with_torch:
         for name, opt, dt in [
             ("torch LBFGS float64", "lbfgs", "float64"),
             ("torch LBFGS float32", "lbfgs", "float32"),
             ("torch Adam float32 (epochs)", "adam", "float32"),
         ]:
-            contenders[name] = ("torch_case", dict(config, optimizer=opt, dtype=dt))
+            contenders[name] = ("torch_case", dict(optimizer=opt, dtype=dt))
     results = {"skae float64 (L-BFGS-B, 500 it)": base}
-    for name, spec in contenders.items():
-        if spec is None:
-            continue
-        func, kw = spec
-        results[name] = [
-            run_child("bench_torch", func, dict(kw, target=target, time_cap=time_cap))
-            for _ in range(runs)
-        ]
+    for name, (func, kw) in contenders.items():
+        if func == "skae_case":
+            kw = dict(kw, max_iter=max_iter)
+        results[name] = [child(func, target=target, **kw) for _ in range(runs)]
     t_base = statistics.median(r["seconds"] for r in base)
     rows = []
     for name, rs in results.items():
         t = statistics.median(r["seconds"] for r in rs)
         rows.append(
             {
+                "threads": threads,
                 "contender": name,
                 "reached": f"{sum(r['reached'] for r in rs)}/{len(rs)}",
                 "seconds": t,
@@ -294,6 +310,19 @@ def run(config=None, runs=3, with_torch=None, time_cap=120.0):
                 "time/skae64": t / t_base,
             }
         )
+    return rows
+
+
+def run(config=None, runs=3, with_torch=None, time_cap=120.0, threads=("default", "1")):
+    """Rows per (threads, contender): median wall time to reach skae float64's
+    loss (its loss after ``max_iter`` iterations at that thread setting)."""
+    if config is None:
+        config = dict(problem="digits", hidden=[128], k=8)
+    if with_torch is None:
+        with_torch = have_torch()
+    rows = []
+    for th in threads:
+        rows += _run_one(config, runs, with_torch, time_cap, th)
     return rows
 
 
