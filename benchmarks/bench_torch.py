@@ -331,6 +331,10 @@ def main(argv=None):
     add_common_args(parser)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-torch", action="store_true")
+    parser.add_argument(
+        "--threads", default="default,1", help="comma-separated: default, 1"
+    )
+    parser.add_argument("--time-cap", type=float, default=60.0)
     args = parser.parse_args(argv)
     apply_common_args(args)
     with_torch = have_torch() and not args.no_torch
@@ -349,7 +353,12 @@ def main(argv=None):
             time_cap=10.0,
         )
     else:
-        rows = run(runs=args.runs, with_torch=with_torch)
+        rows = run(
+            runs=args.runs,
+            with_torch=with_torch,
+            time_cap=args.time_cap,
+            threads=tuple(t.strip() for t in args.threads.split(",")),
+        )
     print(
         "## skae vs PyTorch (CPU): wall time to reach skae's training loss "
         "after 500 L-BFGS iterations (64-128-8-128-64 tanh, digits)\n"
