@@ -529,10 +529,10 @@ def test_transform_from_eight_threads_equals_serial(name, X_digits):
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_keyboard_interrupt_in_callback_keeps_last_completed_iterate(name, X_small):
-    """Ctrl-C during iteration 4 (simulated by the callback raising
-    KeyboardInterrupt at iteration 3's end... i.e. once iteration 3 has
-    completed): the estimator is fitted at iteration 3's parameters, says so
-    with stopped_by_ == "interrupt" and a warning, and works."""
+    """Ctrl-C once iteration 3 has completed (simulated by the callback
+    raising KeyboardInterrupt at iteration 3): the estimator is fitted at
+    iteration 3's parameters (with early stopping: the best held-out ones so
+    far), says so with stopped_by_ == "interrupt" and a warning, and works."""
     seen = {}
 
     def callback(iteration, loss, est):
