@@ -20,6 +20,7 @@ It knows nothing of estimators: it minimises ``fun(theta) -> (loss, grad)``.
 from __future__ import annotations
 
 import os
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -54,21 +55,36 @@ def _scipy_own_blas(controller: ThreadpoolController) -> list[str]:
     return paths
 
 
+_lock = threading.Lock()
+_active_fits = 0
+_limiter = None
+
+
 @contextmanager
 def scipy_blas_single_thread():
     """Limit scipy's own BLAS (when distinct from numpy's) to one thread.
 
-    The previous limits are restored on exit, whatever happens inside.
+    The setting is process-wide, so concurrent fits (threads) share it: the
+    first to enter applies the limit, the last to leave restores the limits
+    found by the first, whatever happens inside.
     """
-    global _controller
-    if _controller is None:
-        _controller = ThreadpoolController()
-    paths = _scipy_own_blas(_controller)
-    if not paths:
+    global _controller, _active_fits, _limiter
+    with _lock:
+        if _active_fits == 0:
+            if _controller is None:
+                _controller = ThreadpoolController()
+            paths = _scipy_own_blas(_controller)
+            if paths:
+                _limiter = _controller.select(filepath=paths).limit(limits=1)
+        _active_fits += 1
+    try:
         yield
-        return
-    with _controller.select(filepath=paths).limit(limits=1):
-        yield
+    finally:
+        with _lock:
+            _active_fits -= 1
+            if _active_fits == 0 and _limiter is not None:
+                _limiter.restore_original_limits()
+                _limiter = None
 
 
 @dataclass

@@ -97,3 +97,22 @@ def test_budget_out_warns():
         warnings.simplefilter("error")
         res = minimize_lbfgs(f, np.ones(30), max_iter=2, tol=0, warn=False)
     assert res.n_iter == 2 and not res.converged
+
+
+def test_overlapping_fits_restore_the_thread_limits():
+    """Fits in several threads share the process-wide limit: when fit A
+    starts, then B, then A ends before B, a save/restore per fit would let B
+    restore A's limit of 1. The last fit to end restores what the first found."""
+    import scipy.linalg  # noqa: F401
+
+    if not _scipy_own(_blas_threads()):
+        pytest.skip("scipy shares numpy's BLAS here: nothing to limit")
+    with threadpool_limits(limits=2):
+        expected = _blas_threads()
+        a, b = scipy_blas_single_thread(), scipy_blas_single_thread()
+        a.__enter__()
+        b.__enter__()
+        a.__exit__(None, None, None)
+        assert min(_blas_threads().values()) == 1  # B still runs: still limited
+        b.__exit__(None, None, None)
+        assert _blas_threads() == expected
