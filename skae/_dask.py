@@ -13,6 +13,9 @@ L-BFGS. scipy's L-BFGS-B runs on the client through
   reduction; the client adds weight decay and divides by the sample count;
 * with a sparsity penalty a first map-reduce sums the code activations, so the
   KL term is evaluated at the *global* mean code, as in memory;
+* early stopping holds out the rows the in-memory fit would (the same draw
+  from ``random_state``), each chunk keeping its own; the held-out loss is
+  one more map-reduce per iteration;
 * denoising: each chunk is corrupted by a ``RandomState`` seeded from one seed
   per chunk, the seeds drawn once from ``random_state``. The noise therefore
   depends on ``random_state`` and on the row chunking, never on which worker
@@ -46,7 +49,7 @@ from skae._network import (
     unpack,
 )
 from skae._noise import corrupt
-from skae._optimize import minimize_lbfgs
+from skae._optimize import EarlyStopping, minimize_lbfgs
 
 #: Upper bound of the per-task workspace (layer outputs and deltas), bytes.
 _BLOCK_BYTES = 128 * 2**20
@@ -272,16 +275,86 @@ def _training_pair(est, X, rng, persist: bool):
     return X_in, target
 
 
+def _take_rows(block, rows):
+    return np.asarray(block)[rows]
+
+
+def _validation_split(est, X, rng, persist):
+    """``(X_train, X_val)``: the rows ``rng.permutation(n)[:n_val]`` held out,
+    as the in-memory fit draws them; each chunk keeps its own rows."""
+    import dask.array as da
+
+    n = X.shape[0]
+    n_val = int(round(est.validation_fraction * n))
+    if n_val < 1 or n_val >= n:
+        raise ValueError(
+            f"validation_fraction={est.validation_fraction} leaves "
+            f"{n_val} of {n} samples for validation; early "
+            "stopping needs at least one sample on each side."
+        )
+    held_out = np.zeros(n, dtype=bool)
+    held_out[rng.permutation(n)[:n_val]] = True
+    parts = {False: [], True: []}
+    start = 0
+    for i, size in enumerate(X.chunks[0]):
+        mask = held_out[start : start + size]
+        start += size
+        for val in (False, True):
+            rows = np.flatnonzero(mask == val)
+            if len(rows):
+                parts[val].append(
+                    X.blocks[i].map_blocks(
+                        _take_rows,
+                        rows,
+                        chunks=((len(rows),), X.chunks[1]),
+                        dtype=X.dtype,
+                        meta=np.empty((0, 0), X.dtype),
+                    )
+                )
+    X_train = da.concatenate(parts[False], axis=0)
+    X_val = da.concatenate(parts[True], axis=0)
+    if persist:
+        X_train, X_val = X_train.persist(), X_val.persist()
+    return X_train, X_val
+
+
+def _chunk_sse(X, theta, arch, dtype):
+    """Sum of squared reconstruction errors of one row chunk."""
+    X = np.asarray(X, dtype=dtype)
+    coefs, intercepts = unpack(np.asarray(theta, dtype=dtype), arch)
+    total = 0.0
+    for sl in gen_batches(X.shape[0], _block_rows(arch, dtype, X.shape[0])):
+        R = predict(X[sl], coefs, intercepts, arch.activations)
+        R -= X[sl]
+        total += float(np.einsum("ij,ij->", R, R))
+    return total
+
+
+class ChunkedSquaredError:
+    """``theta -> mean_i ||x_i - x_hat_i||^2`` over a row-chunked dask array
+    (the held-out loss of early stopping), by map-reduce."""
+
+    def __init__(self, X, arch, dtype):
+        self.blocks = list(X.to_delayed().ravel())
+        self.n = X.shape[0]
+        self.arch, self.dtype = arch, np.dtype(dtype)
+
+    def __call__(self, theta):
+        import dask
+
+        theta_d = dask.delayed(np.array(theta, dtype=np.float64))
+        parts = [
+            dask.delayed(_chunk_sse)(b, theta_d, self.arch, self.dtype)
+            for b in self.blocks
+        ]
+        return ChunkedObjective._reduce(parts) / self.n
+
+
 def fit(est, X):
     """``est.fit(X)`` for a dask array ``X``: map-reduce L-BFGS (module doc)."""
     import dask
     import dask.array as da
 
-    if est.early_stopping:
-        raise NotImplementedError(
-            "early_stopping=True is not supported for dask arrays: hold out a "
-            "validation set yourself and score it, or fit in memory."
-        )
     X = _as_dask_matrix(X)
     n, d = X.shape
     if n < 2:
@@ -314,6 +387,16 @@ def fit(est, X):
     if not finite:
         raise ValueError("Input X contains NaN or infinity.")
 
+    early = None
+    if est.early_stopping:
+        X, X_val = _validation_split(est, X, rng, persist)
+        early = EarlyStopping(
+            ChunkedSquaredError(X_val, arch, dtype),
+            n_iter_no_change=est.n_iter_no_change,
+            tol=est.tol,
+        )
+        mean = X.mean(axis=0).compute()
+
     X_in, target = _training_pair(est, X, rng, persist)
     if est.warm_start and hasattr(est, "coefs_"):
         theta0 = est._initial_theta(arch, None, None, rng)
@@ -343,6 +426,7 @@ def fit(est, X):
         max_fun=est.max_fun,
         tol=est.tol,
         callback=callback,
+        early_stopping=early,
         verbose=est.verbose,
         name=type(est).__name__,
     )
@@ -357,8 +441,8 @@ def fit(est, X):
     est.loss_ = result.loss
     est.loss_curve_ = result.loss_curve
     est.stopped_by_ = result.stopped_by
-    est.validation_scores_ = None
-    est.best_validation_score_ = None
+    est.validation_scores_ = None if early is None else early.scores
+    est.best_validation_score_ = None if early is None else -early.best_loss
     # fitted on n_features columns without names (fit() clears all on failure)
     est.n_features_in_ = d
     est.__dict__.pop("feature_names_in_", None)

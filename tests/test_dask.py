@@ -216,10 +216,32 @@ def test_warm_start_continues_on_dask(client, data):
     _assert_same_params(est, ref, rtol=1e-6, atol=1e-8)
 
 
+def test_early_stopping_holds_out_the_same_rows_as_in_memory(client, data):
+    def make():
+        return AutoencoderTransformer(
+            3,
+            hidden_layer_sizes=(6,),
+            early_stopping=True,
+            validation_fraction=0.2,
+            n_iter_no_change=3,
+            tol=1e-2,
+            max_iter=60,
+            random_state=0,
+        )
+
+    ref = _fit(make(), data)
+    est = _fit(make(), da.from_array(data, chunks=CHUNK))
+    assert ref.stopped_by_ == est.stopped_by_ == "early_stopping"
+    assert est.n_iter_ == ref.n_iter_ < 60
+    assert_allclose(est.validation_scores_, ref.validation_scores_, rtol=1e-8)
+    assert est.best_validation_score_ == pytest.approx(ref.best_validation_score_)
+    _assert_same_params(est, ref, rtol=1e-6, atol=1e-8)
+    with pytest.raises(ValueError, match="validation_fraction"):
+        make().set_params(validation_fraction=0.001).fit(da.ones((20, 3), chunks=5))
+
+
 def test_unsupported_options_raise(data):
     Xd = da.from_array(data, chunks=CHUNK)
-    with pytest.raises(NotImplementedError, match="early_stopping"):
-        AutoencoderTransformer(3, early_stopping=True).fit(Xd)
     with pytest.raises(NotImplementedError, match="greedy"):
         AutoencoderTransformer(
             2, hidden_layer_sizes=(6, 4), pretrain="greedy", max_iter=5
