@@ -13,6 +13,8 @@ L-BFGS. scipy's L-BFGS-B runs on the client through
   reduction; the client adds weight decay and divides by the sample count;
 * with a sparsity penalty a first map-reduce sums the code activations, so the
   KL term is evaluated at the *global* mean code, as in memory;
+* greedy pretraining fits each stage the same way, the next stage's inputs
+  computed on the workers;
 * early stopping holds out the rows the in-memory fit would (the same draw
   from ``random_state``), each chunk keeping its own; the held-out loss is
   one more map-reduce per iteration;
@@ -40,6 +42,7 @@ import numpy as np
 from sklearn.utils import check_random_state, gen_batches
 
 from skae._network import (
+    Architecture,
     Workspace,
     _sq_norm,
     backprop,
@@ -350,6 +353,74 @@ class ChunkedSquaredError:
         return ChunkedObjective._reduce(parts) / self.n
 
 
+def _encode_chunk(block, coefs, intercepts, activations, dtype):
+    return predict(np.asarray(block, dtype=dtype), coefs, intercepts, activations)
+
+
+def _greedy_pretrain(est, X_in, target, arch, rng, output_bias):
+    """:func:`skae._pretrain.greedy_pretrain` with chunked objectives: the same
+    stages, draws from ``rng`` and parameters, each stage fitted by map-reduce
+    L-BFGS and its codes computed (and persisted) on the workers."""
+    L, c = arch.n_layers, arch.code_layer
+    theta = init_params(arch, rng, output_bias=output_bias)
+    coefs, intercepts = unpack(theta, arch)
+    inputs, targets = X_in, target
+    persist = _on_distributed(X_in)
+    for i in range(1, c + 1):
+        stage = Architecture(
+            sizes=(arch.sizes[i - 1], arch.sizes[i], arch.sizes[i - 1]),
+            activations=(arch.activations[i - 1], arch.activations[L - i]),
+            tied=arch.tied,
+        )
+        bias = output_bias if i == 1 else np.asarray(targets.mean(axis=0).compute())
+        beta = est.sparsity_weight if i == c else 0.0
+        objective = ChunkedObjective(
+            inputs,
+            targets,
+            stage,
+            inputs.dtype,
+            alpha=est.alpha,
+            beta=beta,
+            rho=est.sparsity_target,
+        )
+        result = minimize_lbfgs(
+            objective,
+            init_params(stage, rng, output_bias=bias),
+            max_iter=est.pretrain_max_iter,
+            max_fun=est.max_fun,
+            tol=est.tol,
+            verbose=est.verbose,
+            name=f"pretraining stage {i}/{c}",
+            warn=False,  # a bounded stage is an initialisation, not a fit
+        )
+        if result.stopped_by == "interrupt":
+            raise KeyboardInterrupt(f"interrupted during pretraining stage {i}/{c}")
+        s_coefs, s_intercepts = unpack(result.theta, stage)
+        coefs[i - 1][...] = s_coefs[0]
+        intercepts[i - 1][...] = s_intercepts[0]
+        if not arch.tied:
+            coefs[L - i][...] = s_coefs[1]
+        intercepts[L - i][...] = s_intercepts[1]
+        if i < c:
+            dtype = inputs.dtype
+            inputs = inputs.map_blocks(
+                partial(
+                    _encode_chunk,
+                    coefs=[s_coefs[0].astype(dtype)],
+                    intercepts=[s_intercepts[0].astype(dtype)],
+                    activations=stage.activations[:1],
+                    dtype=dtype,
+                ),
+                chunks=(inputs.chunks[0], (arch.sizes[i],)),
+                dtype=dtype,
+                meta=np.empty((0, 0), dtype),
+            )
+            if persist:
+                inputs = inputs.persist()
+            targets = inputs
+    return theta
+
+
 def fit(est, X):
     """``est.fit(X)`` for a dask array ``X``: map-reduce L-BFGS (module doc)."""
     import dask
@@ -368,16 +439,6 @@ def fit(est, X):
             "1 is required."
         )
     arch = est._architecture(d)
-    if (
-        est.pretrain == "greedy"
-        and arch.code_layer > 1
-        and not (est.warm_start and hasattr(est, "coefs_"))
-    ):
-        raise NotImplementedError(
-            "pretrain='greedy' is not supported for dask arrays: pretrain in "
-            "memory on a sample, then continue on the dask array with "
-            "warm_start=True."
-        )
     rng = check_random_state(est.random_state)
     dtype = X.dtype
     persist = _on_distributed(X)
@@ -400,6 +461,8 @@ def fit(est, X):
     X_in, target = _training_pair(est, X, rng, persist)
     if est.warm_start and hasattr(est, "coefs_"):
         theta0 = est._initial_theta(arch, None, None, rng)
+    elif est.pretrain == "greedy" and arch.code_layer > 1:
+        theta0 = _greedy_pretrain(est, X_in, target, arch, rng, np.asarray(mean))
     else:
         theta0 = init_params(arch, rng, output_bias=np.asarray(mean))
     objective = ChunkedObjective(

@@ -240,12 +240,39 @@ def test_early_stopping_holds_out_the_same_rows_as_in_memory(client, data):
         make().set_params(validation_fraction=0.001).fit(da.ones((20, 3), chunks=5))
 
 
-def test_unsupported_options_raise(data):
-    Xd = da.from_array(data, chunks=CHUNK)
-    with pytest.raises(NotImplementedError, match="greedy"):
-        AutoencoderTransformer(
-            2, hidden_layer_sizes=(6, 4), pretrain="greedy", max_iter=5
-        ).fit(Xd)
+@pytest.mark.parametrize("Estimator", [AutoencoderTransformer, DenoisingAutoencoder])
+def test_greedy_pretraining_equals_in_memory(client, data, Estimator, monkeypatch):
+    kw = dict(
+        hidden_layer_sizes=(6, 4),
+        pretrain="greedy",
+        pretrain_max_iter=10,
+        tied_weights=True,
+        max_iter=10,
+        tol=0.0,
+        random_state=0,
+    )
+    est = _fit(Estimator(2, **kw), da.from_array(data, chunks=CHUNK))
+    if Estimator is DenoisingAutoencoder:  # in memory on the per-chunk noise
+        X_in = np.vstack(
+            [
+                corrupt(data[i * CHUNK : (i + 1) * CHUNK], "gaussian", 0.1, 1, rs)[0]
+                for i, rs in enumerate(
+                    np.random.RandomState(s)
+                    for s in chunk_seeds(check_random_state(0), N // CHUNK)
+                )
+            ]
+        )
+
+        def training_pair(self, X, rng):
+            chunk_seeds(rng, N // CHUNK)
+            return X_in, X
+
+        monkeypatch.setattr(Estimator, "_training_pair", training_pair)
+    ref = _fit(Estimator(2, **kw), data)
+    _assert_same_params(est, ref, rtol=1e-6, atol=1e-8)
+
+
+def test_invalid_input_raises():
     est = AutoencoderTransformer(3)
     with pytest.raises(ValueError, match="NaN"):
         est.fit(da.from_array(np.full((10, 3), np.nan), chunks=5))
