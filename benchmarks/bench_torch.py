@@ -239,6 +239,98 @@ def torch_case(
     }
 
 
+def eval_case(
+    dtype="float64",
+    threads="default",
+    problem="digits",
+    n_samples=1797,
+    n_features=64,
+    hidden=(128,),
+    k=8,
+    repeats=31,
+):
+    """Median ms of one loss-and-gradient evaluation, skae vs torch, same process.
+
+    Calls interleaved round by round, so a drifting load hits both alike: the
+    steadiest comparison on a shared machine. torch's includes collecting the
+    gradient into one array, as an L-BFGS step needs.
+    """
+    import contextlib
+
+    import numpy as np
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    from benchmarks._common import interleaved_times
+    from skae._network import Workspace, loss_grad
+
+    X = _data(problem, n_samples, n_features)
+    arch, theta, (coefs, intercepts) = _init(X, tuple(hidden), k)
+    Xd = np.ascontiguousarray(X, dtype=dtype)
+    ws = Workspace(arch, X.shape[0], dtype)
+    tdtype = getattr(torch, dtype)
+    Xt = torch.tensor(Xd)
+    params = []
+    for W, b in zip(coefs, intercepts):
+        params.append(torch.tensor(np.array(W), dtype=tdtype, requires_grad=True))
+        params.append(torch.tensor(np.array(b), dtype=tdtype, requires_grad=True))
+
+    def torch_eval():
+        for p in params:
+            p.grad = None
+        A = Xt
+        for i, name in enumerate(arch.activations):
+            A = torch.addmm(params[2 * i + 1], A, params[2 * i])
+            if name == "tanh":
+                A = torch.tanh(A)
+        loss = 0.5 * ((A - Xt) ** 2).sum() / Xt.shape[0]
+        loss.backward()
+        return torch.cat([p.grad.reshape(-1) for p in params])
+
+    def skae_eval():
+        return loss_grad(theta, Xd, Xd, ws)
+
+    old = torch.get_num_threads()
+    with contextlib.ExitStack() as stack:
+        if threads != "default":
+            stack.enter_context(threadpool_limits(int(threads)))
+            torch.set_num_threads(int(threads))
+            stack.callback(torch.set_num_threads, old)
+        t = interleaved_times({"skae": skae_eval, "torch": torch_eval}, repeats)
+    ratios = [b / a for a, b in zip(t["skae"], t["torch"])]
+    return {
+        "threads": threads,
+        "dtype": dtype,
+        "skae_ms_per_eval": 1e3 * statistics.median(t["skae"]),
+        "torch_ms_per_eval": 1e3 * statistics.median(t["torch"]),
+        "torch/skae": statistics.median(ratios),
+    }
+
+
+EVAL_COLUMNS = [
+    "threads",
+    "dtype",
+    "skae_ms_per_eval",
+    "torch_ms_per_eval",
+    "torch/skae",
+]
+
+
+def run_eval(config=None, threads=("default", "1"), repeats=31):
+    """Per-evaluation rows (threads x dtype), each in a fresh process."""
+    config = dict(config or dict(problem="digits", hidden=[128], k=8))
+    config.pop("max_iter", None)
+    return [
+        run_child(
+            "bench_torch",
+            "eval_case",
+            dict(config, dtype=dt, threads=th, repeats=repeats),
+        )
+        for th in threads
+        for dt in ("float64", "float32")
+    ]
+
+
 def have_torch() -> bool:
     return importlib.util.find_spec("torch") is not None
 
@@ -338,32 +430,35 @@ def main(argv=None):
     args = parser.parse_args(argv)
     apply_common_args(args)
     with_torch = have_torch() and not args.no_torch
+    threads = tuple(t.strip() for t in args.threads.split(","))
     if args.quick:
+        quick = dict(problem="lowrank", n_samples=100, n_features=10, hidden=[6], k=2)
         rows = run(
-            config=dict(
-                problem="lowrank",
-                n_samples=100,
-                n_features=10,
-                hidden=[6],
-                k=2,
-                max_iter=10,
-            ),
+            config=dict(quick, max_iter=10),
             runs=1,
             with_torch=with_torch,
             time_cap=10.0,
         )
+        eval_rows = run_eval(quick, threads, repeats=3) if with_torch else []
     else:
         rows = run(
             runs=args.runs,
             with_torch=with_torch,
             time_cap=args.time_cap,
-            threads=tuple(t.strip() for t in args.threads.split(",")),
+            threads=threads,
         )
+        eval_rows = run_eval(threads=threads) if with_torch else []
     print(
         "## skae vs PyTorch (CPU): wall time to reach skae's training loss "
         "after 500 L-BFGS iterations (64-128-8-128-64 tanh, digits)\n"
     )
     print(markdown_table(rows, COLUMNS))
+    if eval_rows:
+        print(
+            "\nOne loss-and-gradient evaluation of the same network, skae vs "
+            "torch, interleaved in one process (median over rounds):\n"
+        )
+        print(markdown_table(eval_rows, EVAL_COLUMNS))
     return rows
 
 

@@ -170,3 +170,16 @@ def test_run_all_writes_readme_section(in_process, monkeypatch, tmp_path):
     text = readme.read_text()
     assert "old" not in text and "| dataset |" in text
     assert text.startswith("intro\n") and text.endswith("outro\n")
+
+
+def test_bench_torch_per_eval(in_process):
+    pytest.importorskip("torch")
+    from benchmarks import bench_torch
+
+    rows = bench_torch.run_eval(dict(_TORCH_CONFIG), repeats=2)
+    _check_rows(
+        rows,
+        bench_torch.EVAL_COLUMNS,
+        4,
+        ["skae_ms_per_eval", "torch_ms_per_eval", "torch/skae"],
+    )
