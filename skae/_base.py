@@ -48,6 +48,7 @@ from skae._pretrain import greedy_pretrain
 _FITTED_ATTRIBUTES = (
     "coefs_",
     "intercepts_",
+    "layer_activations_",
     "n_iter_",
     "loss_",
     "loss_curve_",
@@ -154,6 +155,9 @@ ATTRIBUTES_DOC = """
         n_features)``.
     intercepts_ : list of ndarray
         Bias vectors, one per layer.
+    layer_activations_ : tuple of str
+        Activation of each layer, as fitted; inference reads these (and
+        ``coefs_``), never the current parameters.
     n_iter_ : int
         Number of L-BFGS iterations run (fine-tuning, after any pretraining).
     loss_ : float
@@ -369,6 +373,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         coefs, intercepts = unpack(np.asarray(theta, dtype=dtype), arch)
         self.coefs_ = [np.ascontiguousarray(W) for W in coefs]
         self.intercepts_ = [b.copy() for b in intercepts]
+        self.layer_activations_ = tuple(arch.activations)
 
     def _fit(self, X):
         if _dask.is_dask_collection(X):  # map-reduce L-BFGS over row chunks
@@ -529,16 +534,20 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     # --------------------------------------------------------------- inference
     @property
     def _n_features_out(self):
-        return self.n_components
+        """Width of the fitted code layer."""
+        return self.coefs_[len(self.coefs_) // 2 - 1].shape[1]
 
     def _layers(self, part: str, dtype):
-        """(coefs, intercepts, activations) of the encoder or the decoder."""
-        arch = self._architecture(self.n_features_in_)
-        c = arch.code_layer
-        sl = slice(0, c) if part == "encoder" else slice(c, arch.n_layers)
+        """(coefs, intercepts, activations) of the fitted encoder or decoder.
+
+        Read from the fitted state only, so that ``set_params`` after ``fit``
+        cannot make inference disagree with the fitted network.
+        """
+        c = len(self.coefs_) // 2
+        sl = slice(0, c) if part == "encoder" else slice(c, None)
         coefs = [W.astype(dtype, copy=False) for W in self.coefs_[sl]]
         intercepts = [b.astype(dtype, copy=False) for b in self.intercepts_[sl]]
-        return coefs, intercepts, arch.activations[sl]
+        return coefs, intercepts, self.layer_activations_[sl]
 
     def _chunked(self, X, func, n_out: int, dtype):
         """Apply ``func`` to row blocks of ``X`` sized by scikit-learn's
@@ -590,7 +599,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         X = self._validate_input(X, reset=False)
         layers = self._layers("encoder", X.dtype)
         return self._chunked(
-            X, lambda B: predict(B, *layers), self.n_components, X.dtype
+            X, lambda B: predict(B, *layers), self._n_features_out, X.dtype
         )
 
     def inverse_transform(self, X):
@@ -620,7 +629,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         check_is_fitted(self)
         if _dask.is_dask_collection(X):
             return _dask.apply(self, X, "inverse_transform")
-        Z = _check_codes(X, self.n_components)
+        Z = _check_codes(X, self._n_features_out)
         layers = self._layers("decoder", Z.dtype)
         return self._chunked(
             Z, lambda B: predict(B, *layers), self.n_features_in_, Z.dtype

@@ -540,7 +540,9 @@ def apply(est, X, method: str):
     """``est.<method>(X)`` as a lazy dask array, one task per row chunk."""
     name = "codes" if method == "inverse_transform" else "X"
     X = _as_dask_matrix(X, name)
-    expected = est.n_components if method == "inverse_transform" else est.n_features_in_
+    expected = (
+        est._n_features_out if method == "inverse_transform" else est.n_features_in_
+    )
     if X.shape[1] != expected:
         if method == "inverse_transform":
             raise ValueError(
@@ -558,7 +560,7 @@ def apply(est, X, method: str):
     if method == "score_samples":
         return X.map_blocks(func, drop_axis=1, dtype=dtype, meta=np.empty((0,), dtype))
     n_out = {
-        "transform": est.n_components,
+        "transform": est._n_features_out,
         "inverse_transform": est.n_features_in_,
         "reconstruct": est.n_features_in_,
     }[method]

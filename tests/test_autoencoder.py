@@ -231,3 +231,17 @@ def test_transform_in_chunks_equals_one_block(digits_unit):
     with config_context(working_memory=0.01):  # ~10 kB blocks: many chunks
         np.testing.assert_allclose(ae.transform(X), full, rtol=1e-12)
         np.testing.assert_allclose(ae.score_samples(X), ae.score_samples(X))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_set_params_after_fit_does_not_change_inference(digits_unit):
+    X = digits_unit[:200]
+    ae = AutoencoderTransformer(
+        3, hidden_layer_sizes=(8,), max_iter=300, tol=1e-3, random_state=0
+    ).fit(X)
+    Z, X_hat = ae.transform(X), ae.reconstruct(X)
+    ae.set_params(n_components=5, hidden_layer_sizes=(4, 4), activation="relu")
+    np.testing.assert_array_equal(ae.transform(X), Z)
+    np.testing.assert_array_equal(ae.reconstruct(X), X_hat)
+    assert ae.layer_activations_ == ("tanh", "identity", "tanh", "identity")
+    assert len(ae.get_feature_names_out()) == 3
