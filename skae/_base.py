@@ -376,6 +376,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.layer_activations_ = tuple(arch.activations)
 
     def _fit(self, X):
+        # A full fit ends any partial_fit stream (its Adam state is private).
+        self.__dict__.pop("_stream_state", None)
         if _dask.is_dask_collection(X):  # map-reduce L-BFGS over row chunks
             return _dask.fit(self, X)
         X = self._validate_input(X, reset=True)

@@ -165,3 +165,17 @@ def test_callback_can_stop_a_pass(stream):
     assert [s for s, _, _ in seen] == [1, 2, 3]
     assert est.stopped_by_ == "callback"
     assert_allclose(est.coefs_[0], seen[-1][2])
+
+
+def test_fit_after_partial_fit_drops_the_stream_state():
+    pytest.importorskip("skops")
+    import skops.io as sio
+
+    X = np.random.RandomState(0).normal(size=(100, 5))
+    ae = AutoencoderTransformer(2, hidden_layer_sizes=(), random_state=0)
+    ae.partial_fit(X)
+    ae.set_params(tol=1e-2).fit(X)
+    assert not hasattr(ae, "_stream_state")
+    assert sio.get_untrusted_types(data=sio.dumps(ae)) == [
+        "skae._autoencoder.AutoencoderTransformer"
+    ]
