@@ -1,6 +1,6 @@
 """Run every skae benchmark and write the result tables into benchmarks/README.md.
 
-    python benchmarks/run_all.py                      # full set (~15 min, 2 cores)
+    python benchmarks/run_all.py                      # full set (~10 min, 2 idle cores)
     python benchmarks/run_all.py --quick --no-write   # tiny sizes, a smoke run
     python benchmarks/run_all.py --only mlp,torch     # some of them
     python benchmarks/run_all.py --unset-openblas-env # children without OPENBLAS_*
