@@ -95,7 +95,8 @@ def _as_dask_matrix(X, input_name="X"):
 
 
 def _block_rows(arch, dtype, n_rows_max: int) -> int:
-    row_bytes = 2 * sum(arch.sizes[1:]) * np.dtype(dtype).itemsize
+    # per row: every layer output plus one scratch row of the widest layer
+    row_bytes = (sum(arch.sizes[1:]) + max(arch.sizes[1:])) * np.dtype(dtype).itemsize
     return int(max(1, min(n_rows_max, _BLOCK_BYTES // row_bytes)))
 
 

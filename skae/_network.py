@@ -201,16 +201,22 @@ def kl_sparsity(rho_hat: np.ndarray, rho: float) -> tuple[float, np.ndarray]:
 class Workspace:
     """Buffers for one loss-and-gradient evaluation on ``n_samples`` rows.
 
-    Allocated once per fit and reused by every evaluation: layer outputs,
-    back-propagated deltas, the parameter vector in the working dtype (with
-    views onto it) and the gradient vector (with views onto it).
+    Allocated once per fit and reused by every evaluation: the layer outputs
+    ``acts``, one ``scratch`` block, the parameter vector in the working dtype
+    (with views onto it) and the gradient vector (with views onto it). The
+    backward pass stores each layer's delta in that layer's output buffer
+    (dead once the delta exists), so deltas cost one scratch block of the
+    widest layer instead of a second copy of every layer.
     """
 
     def __init__(self, arch: Architecture, n_samples: int, dtype) -> None:
         self.arch = arch
         self.dtype = np.dtype(dtype)
         self.acts = [np.empty((n_samples, s), self.dtype) for s in arch.sizes[1:]]
-        self.deltas = [np.empty((n_samples, s), self.dtype) for s in arch.sizes[1:]]
+        width = max(arch.sizes[1:-1])
+        if arch.activations[-1] != "identity":  # residual kept beside f'(out)
+            width = max(width, arch.sizes[-1])
+        self._scratch = np.empty(n_samples * width, self.dtype)
         self.ones = np.ones(n_samples, self.dtype)
         self.theta = np.empty(arch.n_params, self.dtype)
         self.grad = np.empty(arch.n_params, self.dtype)
@@ -219,6 +225,11 @@ class Workspace:
         # With tied weights the decoder gradient views would alias the encoder's
         # transposes; the backward pass adds into those, so keep only free ones.
         self.gcoefs = gcoefs[: len(arch.weight_shapes)]
+
+    def scratch(self, width: int) -> np.ndarray:
+        """A C-contiguous ``(n_samples, width)`` view of the scratch block."""
+        n = self.ones.shape[0]
+        return self._scratch[: n * width].reshape(n, width)
 
 
 def backprop(
@@ -241,7 +252,7 @@ def backprop(
     arch = ws.arch
     L, c = arch.n_layers, arch.code_layer
     coefs, intercepts = ws.coefs, ws.intercepts
-    acts, deltas = ws.acts, ws.deltas
+    acts = ws.acts
     n = X.shape[0]
     forward(X, coefs, intercepts, arch.activations, out=acts)
 
@@ -253,17 +264,23 @@ def backprop(
         # d(n * beta * KL(rho_hat)) / dA_c[i, j] = beta * dKL/drho_hat_j (n cancels)
         code_grad = (sparsity_weight * dkl).astype(ws.dtype)
 
-    # Output layer: residual, then through the output activation's derivative.
-    D = deltas[L - 1]
-    np.copyto(D, acts[L - 1])
-    _subtract_target(D, target)
-    sse = _sq_norm(D)
-    if DERIVATIVES[arch.activations[L - 1]](acts[L - 1]):
-        D *= acts[L - 1]
+    # Output layer: residual, then through the output activation's derivative;
+    # the delta replaces the output in its buffer.
+    out = acts[L - 1]
+    if arch.activations[L - 1] == "identity":
+        _subtract_target(out, target)
+        sse = _sq_norm(out)
+    else:
+        R = ws.scratch(out.shape[1])
+        np.copyto(R, out)
+        _subtract_target(R, target)
+        sse = _sq_norm(R)
+        DERIVATIVES[arch.activations[L - 1]](out)
+        out *= R
 
     n_free = len(ws.gcoefs)
     for layer in range(L, 0, -1):  # 1-based layer index
-        D = deltas[layer - 1]
+        D = acts[layer - 1]  # holds this layer's delta now
         A_prev = X if layer == 1 else acts[layer - 2]
         np.dot(ws.ones, D, out=ws.gintercepts[layer - 1])
         if layer > n_free:
@@ -276,12 +293,14 @@ def backprop(
         else:
             _matmul(A_prev.T, D, ws.gcoefs[layer - 1])
         if layer > 1:
-            D_prev = deltas[layer - 2]
-            np.matmul(D, coefs[layer - 1].T, out=D_prev)
+            # delta of the layer below, written over its (now dead) output
+            name = arch.activations[layer - 2]
+            T = A_prev if name == "identity" else ws.scratch(A_prev.shape[1])
+            np.matmul(D, coefs[layer - 1].T, out=T)
             if layer - 1 == c and code_grad is not None:
-                D_prev += code_grad
-            if DERIVATIVES[arch.activations[layer - 2]](acts[layer - 2]):
-                D_prev *= acts[layer - 2]
+                T += code_grad
+            if DERIVATIVES[name](A_prev):
+                A_prev *= T
     return sse, kl
 
 
