@@ -407,6 +407,14 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         theta0 = self._initial_theta(arch, X_in, target, rng)
         objective = self._objective(X_in, target, arch)
 
+        return self._run_lbfgs(objective, theta0, arch, dtype, early)
+
+    def _run_lbfgs(self, objective, theta0, arch, dtype, early):
+        """Minimise ``objective`` from ``theta0`` and store the fitted state.
+
+        Shared by the in-memory fit and the chunked (dask) fit, which differ
+        only in how the objective is evaluated.
+        """
         callback = None
         if self.callback is not None:
 

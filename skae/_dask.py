@@ -476,37 +476,7 @@ def fit(est, X):
         rho=est.sparsity_target,
     )
 
-    callback = None
-    if est.callback is not None:
-
-        def callback(iteration, loss, theta):
-            est._set_params_from_theta(theta, arch, dtype)
-            return bool(est.callback(iteration, loss, est))
-
-    result = minimize_lbfgs(
-        objective,
-        theta0,
-        max_iter=est.max_iter,
-        max_fun=est.max_fun,
-        tol=est.tol,
-        callback=callback,
-        early_stopping=early,
-        verbose=est.verbose,
-        name=type(est).__name__,
-    )
-    if not (np.isfinite(result.theta).all() and np.isfinite(result.loss)):
-        raise ValueError(
-            f"{type(est).__name__}.fit diverged: the parameters or the loss "
-            "became non-finite. Scale the input (e.g. StandardScaler), lower "
-            "the values' range, or increase alpha."
-        )
-    est._set_params_from_theta(result.theta, arch, dtype)
-    est.n_iter_ = result.n_iter
-    est.loss_ = result.loss
-    est.loss_curve_ = result.loss_curve
-    est.stopped_by_ = result.stopped_by
-    est.validation_scores_ = None if early is None else early.scores
-    est.best_validation_score_ = None if early is None else -early.best_loss
+    est._run_lbfgs(objective, theta0, arch, dtype, early)
     # fitted on n_features columns without names (fit() clears all on failure)
     est.n_features_in_ = d
     est.__dict__.pop("feature_names_in_", None)
