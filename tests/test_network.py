@@ -49,7 +49,7 @@ ACTS = sorted(ACTIVATIONS)
 
 @pytest.mark.parametrize(
     "activation, output_activation, alpha",
-    itertools.product(ACTS, ["identity", "logistic"], [0.0, 0.7]),
+    list(itertools.product(ACTS, ["identity", "logistic"], [0.0, 0.7])),
 )
 def test_gradient_matches_finite_differences(activation, output_activation, alpha):
     X = np.random.RandomState(1).uniform(size=(15, 5))
