@@ -43,7 +43,7 @@ from skae._network import (
     unpack,
 )
 from skae._optimize import EarlyStopping, minimize_lbfgs
-from skae._pretrain import greedy_pretrain
+from skae._pretrain import greedy_pretrain, in_memory_objective
 
 _FITTED_ATTRIBUTES = (
     "coefs_",
@@ -362,9 +362,12 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 max_iter=self.pretrain_max_iter,
                 max_fun=self.max_fun,
                 tol=self.tol,
-                alpha=self.alpha,
                 sparsity_weight=self.sparsity_weight,
-                sparsity_target=self.sparsity_target,
+                make_objective=partial(
+                    in_memory_objective,
+                    alpha=self.alpha,
+                    sparsity_target=self.sparsity_target,
+                ),
                 verbose=self.verbose,
             )
         return init_params(arch, rng, output_bias=mean)

@@ -42,7 +42,6 @@ import numpy as np
 from sklearn.utils import check_random_state, gen_batches
 
 from skae._network import (
-    Architecture,
     Workspace,
     _sq_norm,
     backprop,
@@ -52,7 +51,8 @@ from skae._network import (
     unpack,
 )
 from skae._noise import corrupt
-from skae._optimize import EarlyStopping, minimize_lbfgs
+from skae._optimize import EarlyStopping
+from skae._pretrain import greedy_pretrain
 
 #: Upper bound of the per-task workspace (layer outputs and deltas), bytes.
 _BLOCK_BYTES = 128 * 2**20
@@ -362,20 +362,10 @@ def _greedy_pretrain(est, X_in, target, arch, rng, output_bias):
     """:func:`skae._pretrain.greedy_pretrain` with chunked objectives: the same
     stages, draws from ``rng`` and parameters, each stage fitted by map-reduce
     L-BFGS and its codes computed (and persisted) on the workers."""
-    L, c = arch.n_layers, arch.code_layer
-    theta = init_params(arch, rng, output_bias=output_bias)
-    coefs, intercepts = unpack(theta, arch)
-    inputs, targets = X_in, target
     persist = _on_distributed(X_in)
-    for i in range(1, c + 1):
-        stage = Architecture(
-            sizes=(arch.sizes[i - 1], arch.sizes[i], arch.sizes[i - 1]),
-            activations=(arch.activations[i - 1], arch.activations[L - i]),
-            tied=arch.tied,
-        )
-        bias = output_bias if i == 1 else np.asarray(targets.mean(axis=0).compute())
-        beta = est.sparsity_weight if i == c else 0.0
-        objective = ChunkedObjective(
+
+    def make_objective(inputs, targets, stage, beta):
+        return ChunkedObjective(
             inputs,
             targets,
             stage,
@@ -384,42 +374,38 @@ def _greedy_pretrain(est, X_in, target, arch, rng, output_bias):
             beta=beta,
             rho=est.sparsity_target,
         )
-        result = minimize_lbfgs(
-            objective,
-            init_params(stage, rng, output_bias=bias),
-            max_iter=est.pretrain_max_iter,
-            max_fun=est.max_fun,
-            tol=est.tol,
-            verbose=est.verbose,
-            name=f"pretraining stage {i}/{c}",
-            warn=False,  # a bounded stage is an initialisation, not a fit
-        )
-        if result.stopped_by == "interrupt":
-            raise KeyboardInterrupt(f"interrupted during pretraining stage {i}/{c}")
-        s_coefs, s_intercepts = unpack(result.theta, stage)
-        coefs[i - 1][...] = s_coefs[0]
-        intercepts[i - 1][...] = s_intercepts[0]
-        if not arch.tied:
-            coefs[L - i][...] = s_coefs[1]
-        intercepts[L - i][...] = s_intercepts[1]
-        if i < c:
-            dtype = inputs.dtype
-            inputs = inputs.map_blocks(
-                partial(
-                    _encode_chunk,
-                    coefs=[s_coefs[0].astype(dtype)],
-                    intercepts=[s_intercepts[0].astype(dtype)],
-                    activations=stage.activations[:1],
-                    dtype=dtype,
-                ),
-                chunks=(inputs.chunks[0], (arch.sizes[i],)),
+
+    def encode(inputs, coefs, intercepts, activations):
+        dtype = inputs.dtype
+        codes = inputs.map_blocks(
+            partial(
+                _encode_chunk,
+                coefs=coefs,
+                intercepts=intercepts,
+                activations=activations,
                 dtype=dtype,
-                meta=np.empty((0, 0), dtype),
-            )
-            if persist:
-                inputs = inputs.persist()
-            targets = inputs
-    return theta
+            ),
+            chunks=(inputs.chunks[0], (coefs[-1].shape[1],)),
+            dtype=dtype,
+            meta=np.empty((0, 0), dtype),
+        )
+        return codes.persist() if persist else codes
+
+    return greedy_pretrain(
+        X_in,
+        target,
+        arch,
+        rng,
+        output_bias=output_bias,
+        max_iter=est.pretrain_max_iter,
+        max_fun=est.max_fun,
+        tol=est.tol,
+        sparsity_weight=est.sparsity_weight,
+        make_objective=make_objective,
+        encode=encode,
+        column_mean=lambda A: np.asarray(A.mean(axis=0).compute()),
+        verbose=est.verbose,
+    )
 
 
 def fit(est, X):

@@ -11,6 +11,9 @@ Each stage uses the same objective and the same L-BFGS wrapper as a full fit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import numpy as np
 
 from skae._network import (
@@ -24,6 +27,24 @@ from skae._network import (
 from skae._optimize import minimize_lbfgs
 
 
+def in_memory_objective(inputs, targets, stage, beta, *, alpha, sparsity_target):
+    """The objective of one stage on arrays held in memory."""
+    ws = Workspace(stage, inputs.shape[0], inputs.dtype)
+    return partial(
+        loss_grad,
+        X=inputs,
+        target=targets,
+        ws=ws,
+        alpha=alpha,
+        sparsity_weight=beta,
+        sparsity_target=sparsity_target,
+    )
+
+
+def _column_mean(A) -> np.ndarray:
+    return np.asarray(A.mean(axis=0)).ravel()
+
+
 def greedy_pretrain(
     X_in,
     target,
@@ -34,12 +55,20 @@ def greedy_pretrain(
     max_iter: int,
     max_fun: int,
     tol: float,
-    alpha: float,
     sparsity_weight: float,
-    sparsity_target: float,
+    make_objective: Callable,
+    encode: Callable = predict,
+    column_mean: Callable = _column_mean,
     verbose: int = 0,
 ) -> np.ndarray:
-    """Initial parameters for ``arch`` from greedy layer-wise pretraining."""
+    """Initial parameters for ``arch`` from greedy layer-wise pretraining.
+
+    How a stage is evaluated is the caller's: ``make_objective(inputs,
+    targets, stage, beta)`` returns its ``fun(theta) -> (loss, grad)``,
+    ``encode(inputs, coefs, intercepts, activations)`` maps the stage's inputs
+    to its codes and ``column_mean`` averages them (arrays in memory by
+    default; the dask fit passes chunked versions of all three).
+    """
     L, c = arch.n_layers, arch.code_layer
     theta = init_params(arch, rng, output_bias=output_bias)
     coefs, intercepts = unpack(theta, arch)
@@ -50,16 +79,11 @@ def greedy_pretrain(
             activations=(arch.activations[i - 1], arch.activations[L - i]),
             tied=arch.tied,
         )
-        bias = output_bias if i == 1 else np.asarray(targets.mean(axis=0)).ravel()
-        ws = Workspace(stage, inputs.shape[0], inputs.dtype)
+        bias = output_bias if i == 1 else column_mean(targets)
         # Only the code stage carries the sparsity penalty on its code units.
         beta = sparsity_weight if i == c else 0.0
-
-        def objective(t, inputs=inputs, targets=targets, ws=ws, beta=beta):
-            return loss_grad(t, inputs, targets, ws, alpha, beta, sparsity_target)
-
         result = minimize_lbfgs(
-            objective,
+            make_objective(inputs, targets, stage, beta),
             init_params(stage, rng, output_bias=bias),
             max_iter=max_iter,
             max_fun=max_fun,
@@ -71,12 +95,9 @@ def greedy_pretrain(
         if result.stopped_by == "interrupt":
             # Ctrl-C stops the whole fit, not just this stage: the estimator
             # is left unfitted rather than fine-tuned from a partial start.
-            exc = KeyboardInterrupt()
-            if hasattr(exc, "add_note"):
-                exc.add_note(
-                    f"interrupted during pretraining stage {i}/{c}; nothing was fitted."
-                )
-            raise exc
+            raise KeyboardInterrupt(
+                f"interrupted during pretraining stage {i}/{c}; nothing was fitted."
+            )
         s_coefs, s_intercepts = unpack(result.theta, stage)
         coefs[i - 1][...] = s_coefs[0]
         intercepts[i - 1][...] = s_intercepts[0]
@@ -86,6 +107,6 @@ def greedy_pretrain(
         if i < c:
             dtype = inputs.dtype
             enc = ([s_coefs[0].astype(dtype)], [s_intercepts[0].astype(dtype)])
-            inputs = predict(inputs, *enc, stage.activations[:1])
+            inputs = encode(inputs, *enc, stage.activations[:1])
             targets = inputs
     return theta
