@@ -1,6 +1,7 @@
 """The plain autoencoder: a nonlinear, drop-in replacement for PCA."""
 
-from skae._base import BaseAutoencoder, fill_docstring
+from skae._base import BaseAutoencoder
+from skae._docstrings import fill_docstring
 
 _NAMES = [
     "n_components",

@@ -5,7 +5,8 @@ from numbers import Integral, Real
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from skae._autoencoder import _NAMES
-from skae._base import BaseAutoencoder, fill_docstring
+from skae._base import BaseAutoencoder
+from skae._docstrings import fill_docstring
 from skae._noise import NOISES, corrupt
 
 

@@ -1,7 +1,8 @@
 """The classic sparse autoencoder, for feature extraction."""
 
 from skae._autoencoder import _NAMES
-from skae._base import BaseAutoencoder, fill_docstring
+from skae._base import BaseAutoencoder
+from skae._docstrings import fill_docstring
 
 
 class SparseAutoencoder(BaseAutoencoder):

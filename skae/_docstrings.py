@@ -1,0 +1,136 @@
+"""Shared numpydoc text of the estimators, written once and substituted.
+
+As imbalanced-learn does, the parameters every estimator shares are
+documented here once; :func:`fill_docstring` puts them, with each class's own
+defaults, into the class docstrings.
+"""
+
+#: Numpydoc entries of the shared parameters, substituted into each docstring.
+PARAMETER_DOCS = {
+    "n_components": """n_components : int, default={n_components}
+        Number of units in the code layer: the dimension of ``transform``'s
+        output, the "hidden units" a grid search tunes. Larger than
+        ``n_features`` (an overcomplete code) is allowed unless the whole
+        network is linear and noise-free, where it would learn the identity.""",
+    "hidden_layer_sizes": """\
+hidden_layer_sizes : tuple of int, default={hidden_layer_sizes}
+        Sizes of the encoder layers between the input and the code; the
+        decoder mirrors them. ``()`` gives the classic 3-layer network
+        (input, code, output).""",
+    "activation": """activation : {{"identity", "logistic", "tanh", "relu"}}, \
+default="{activation}"
+        Activation of the hidden layers on both sides of the code.""",
+    "code_activation": """\
+code_activation : {{"identity", "logistic", "tanh", "relu"}}, \
+default="{code_activation}"
+        Activation of the code layer. ``"identity"`` gives a linear code as in
+        Hinton and Salakhutdinov's deep autoencoders; the sparsity penalty
+        requires ``"logistic"``.""",
+    "output_activation": """output_activation : {{"identity", "logistic"}}, \
+default="{output_activation}"
+        Activation of the output layer; ``"logistic"`` suits data scaled to
+        [0, 1].""",
+    "alpha": """alpha : float, default={alpha}
+        L2 weight decay: the objective gains ``alpha / (2 m) * sum ||W||^2``
+        over all weight matrices (not the biases), for ``m`` samples.""",
+    "sparsity_weight": """sparsity_weight : float, default={sparsity_weight}
+        Weight ``beta`` of the sparsity penalty
+        ``beta * sum_j KL(sparsity_target || rho_hat_j)`` on the mean
+        activation ``rho_hat_j`` of each code unit over the training set.
+        0 disables it; positive values require ``code_activation="logistic"``.""",
+    "sparsity_target": """sparsity_target : float, default={sparsity_target}
+        Target mean activation ``rho`` of each code unit, in (0, 1).""",
+    "tied_weights": """tied_weights : bool, default={tied_weights}
+        If True, each decoder matrix is the transpose of its encoder matrix,
+        roughly halving the number of parameters.""",
+    "pretrain": """pretrain : {{"greedy"}} or None, default={pretrain}
+        ``"greedy"`` trains one shallow autoencoder per encoder layer on the
+        codes of the previous one, stacks them, then fine-tunes the whole
+        network. Ignored when ``warm_start`` continues a previous fit.""",
+    "pretrain_max_iter": """pretrain_max_iter : int, default={pretrain_max_iter}
+        Maximum number of L-BFGS iterations of each pretraining stage.""",
+    "max_iter": """max_iter : int, default={max_iter}
+        Maximum number of L-BFGS iterations.""",
+    "tol": """tol : float, default={tol}
+        Tolerance on the projected gradient (L-BFGS-B's ``gtol``), as in
+        scikit-learn's ``MLPRegressor``.""",
+    "max_fun": """max_fun : int, default={max_fun}
+        Maximum number of loss-and-gradient evaluations.""",
+    "early_stopping": """early_stopping : bool, default={early_stopping}
+        If True, hold out ``validation_fraction`` of the samples and stop when
+        their reconstruction error has not improved for ``n_iter_no_change``
+        iterations; the parameters with the best held-out error are kept.""",
+    "validation_fraction": """validation_fraction : float, default={validation_fraction}
+        Fraction of the samples held out when ``early_stopping=True``.""",
+    "n_iter_no_change": """n_iter_no_change : int, default={n_iter_no_change}
+        Iterations without held-out improvement before early stopping.""",
+    "callback": """callback : callable or None, default={callback}
+        Called after each iteration as ``callback(iteration, loss, estimator)``
+        (``estimator.coefs_`` and ``intercepts_`` then hold the current
+        parameters); training stops when it returns True.""",
+    "random_state": """random_state : int, RandomState instance or None, \
+default={random_state}
+        Seeds the weight initialisation, the validation split and the noise.
+        Pass an int for reproducible results.""",
+    "verbose": """verbose : int, default={verbose}
+        0 is silent; 1 prints a line every 10 iterations and a summary;
+        2 prints every iteration.""",
+    "warm_start": """warm_start : bool, default={warm_start}
+        If True, ``fit`` starts from the fitted parameters of the previous call
+        (same architecture required).""",
+    "noise": """noise : {{"gaussian", "masking", "salt_and_pepper"}}, default="{noise}"
+        Corruption of the training input: additive Gaussian noise of standard
+        deviation ``noise_level``; ``"masking"`` sets a fraction
+        ``noise_level`` of each sample's entries to 0 (the only choice for
+        sparse X); ``"salt_and_pepper"`` sets a fraction ``noise_level`` to the
+        feature's minimum or maximum, by a fair coin.""",
+    "noise_level": """noise_level : float, default={noise_level}
+        Standard deviation (``"gaussian"``, >= 0) or fraction of entries
+        (``"masking"``, ``"salt_and_pepper"``, in [0, 1]).""",
+    "n_corruptions": """n_corruptions : int, default={n_corruptions}
+        Number of corrupted copies of each training sample.""",
+}
+
+ATTRIBUTES_DOC = """
+    Attributes
+    ----------
+    coefs_ : list of ndarray
+        Weight matrices, one per layer, encoder then decoder; the ``i``-th has
+        shape ``(sizes[i], sizes[i + 1])`` for layer sizes
+        ``(n_features, *hidden_layer_sizes, n_components, ...reversed...,
+        n_features)``.
+    intercepts_ : list of ndarray
+        Bias vectors, one per layer.
+    layer_activations_ : tuple of str
+        Activation of each layer, as fitted; inference reads these (and
+        ``coefs_``), never the current parameters.
+    n_iter_ : int
+        Number of L-BFGS iterations run (fine-tuning, after any pretraining).
+    loss_ : float
+        Final value of the objective (of the kept parameters).
+    loss_curve_ : list of float
+        Objective after each L-BFGS iteration.
+    validation_scores_ : list of float or None
+        With ``early_stopping``, the held-out score (negative mean squared
+        reconstruction error per sample) after each iteration; else None.
+    best_validation_score_ : float or None
+        Best of ``validation_scores_``; None without ``early_stopping``.
+    stopped_by_ : str or None
+        Why training stopped before convergence or the iteration budget:
+        ``"callback"``, ``"early_stopping"``, ``"interrupt"``; None otherwise.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during ``fit``, when ``X`` has string column
+        names.
+"""
+
+
+def fill_docstring(doc: str, names: list[str], defaults: dict) -> str:
+    """Substitute the shared parameter entries and their defaults into ``doc``."""
+    fmt = {k: repr(v) if isinstance(v, str) else v for k, v in defaults.items()}
+    fmt.update({k: v for k, v in defaults.items() if isinstance(v, str)})
+    params = "\n".join("    " + PARAMETER_DOCS[n].format(**fmt) for n in names)
+    return doc.replace("    {parameters}", params).replace(
+        "    {attributes}", ATTRIBUTES_DOC.strip("\n")
+    )
