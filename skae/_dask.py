@@ -54,7 +54,7 @@ from skae._noise import corrupt
 from skae._optimize import EarlyStopping
 from skae._pretrain import greedy_pretrain
 
-#: Upper bound of the per-task workspace (layer outputs and deltas), bytes.
+#: Upper bound of the per-task workspace (layer outputs and scratch), bytes.
 _BLOCK_BYTES = 128 * 2**20
 #: Fan-in of the tree reduction of chunk results.
 _SPLIT_EVERY = 8
