@@ -211,7 +211,14 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             sparsity_target=self.sparsity_target,
         )
 
-    def _initial_theta(self, arch, X_in, target, rng):
+    def _initial_theta(self, arch, rng, X_in, target, mean, **stage):
+        """Starting parameters: the previous fit's (``warm_start``), greedy
+        pretraining's, or Glorot's, the output bias at the data ``mean``.
+
+        ``stage`` overrides how pretraining evaluates a stage (``make_objective``,
+        ``encode``, ``column_mean`` of :func:`greedy_pretrain`): in memory by
+        default, chunked for a dask fit.
+        """
         if self.warm_start and hasattr(self, "coefs_"):
             shapes = [W.shape for W in self.coefs_]
             expected = [(a, b) for a, b in zip(arch.sizes[:-1], arch.sizes[1:])]
@@ -221,8 +228,15 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                     f"fit: layer shapes {shapes} were fitted, {expected} requested."
                 )
             return pack(self.coefs_, self.intercepts_, arch)
-        mean = np.asarray(target.mean(axis=0)).ravel()
         if self.pretrain == "greedy" and arch.code_layer > 1:
+            stage.setdefault(
+                "make_objective",
+                partial(
+                    in_memory_objective,
+                    alpha=self.alpha,
+                    sparsity_target=self.sparsity_target,
+                ),
+            )
             return greedy_pretrain(
                 X_in,
                 target,
@@ -233,12 +247,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 max_fun=self.max_fun,
                 tol=self.tol,
                 sparsity_weight=self.sparsity_weight,
-                make_objective=partial(
-                    in_memory_objective,
-                    alpha=self.alpha,
-                    sparsity_target=self.sparsity_target,
-                ),
                 verbose=self.verbose,
+                **stage,
             )
         return init_params(arch, rng, output_bias=mean)
 
@@ -277,7 +287,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             )
 
         X_in, target = self._training_pair(X, rng)
-        theta0 = self._initial_theta(arch, X_in, target, rng)
+        mean = np.asarray(target.mean(axis=0)).ravel()
+        theta0 = self._initial_theta(arch, rng, X_in, target, mean)
         objective = self._objective(X_in, target, arch)
 
         return self._run_lbfgs(objective, theta0, arch, dtype, early)

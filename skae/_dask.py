@@ -45,14 +45,12 @@ from skae._network import (
     Workspace,
     _sq_norm,
     backprop,
-    init_params,
     kl_sparsity,
     predict,
     unpack,
 )
 from skae._noise import corrupt
 from skae._optimize import EarlyStopping
-from skae._pretrain import greedy_pretrain
 
 #: Upper bound of the per-task workspace (layer outputs and scratch), bytes.
 _BLOCK_BYTES = 128 * 2**20
@@ -358,11 +356,11 @@ def _encode_chunk(block, coefs, intercepts, activations, dtype):
     return predict(np.asarray(block, dtype=dtype), coefs, intercepts, activations)
 
 
-def _greedy_pretrain(est, X_in, target, arch, rng, output_bias):
-    """:func:`skae._pretrain.greedy_pretrain` with chunked objectives: the same
-    stages, draws from ``rng`` and parameters, each stage fitted by map-reduce
-    L-BFGS and its codes computed (and persisted) on the workers."""
-    persist = _on_distributed(X_in)
+def _pretrain_stage_hooks(est, persist: bool) -> dict:
+    """How :func:`skae._pretrain.greedy_pretrain` evaluates a stage on dask
+    arrays: the same stages, draws from ``rng`` and parameters, each stage
+    fitted by map-reduce L-BFGS and its codes computed (and persisted) on the
+    workers."""
 
     def make_objective(inputs, targets, stage, beta):
         return ChunkedObjective(
@@ -391,20 +389,10 @@ def _greedy_pretrain(est, X_in, target, arch, rng, output_bias):
         )
         return codes.persist() if persist else codes
 
-    return greedy_pretrain(
-        X_in,
-        target,
-        arch,
-        rng,
-        output_bias=output_bias,
-        max_iter=est.pretrain_max_iter,
-        max_fun=est.max_fun,
-        tol=est.tol,
-        sparsity_weight=est.sparsity_weight,
+    return dict(
         make_objective=make_objective,
         encode=encode,
         column_mean=lambda A: np.asarray(A.mean(axis=0).compute()),
-        verbose=est.verbose,
     )
 
 
@@ -446,12 +434,9 @@ def fit(est, X):
         mean = X.mean(axis=0).compute()
 
     X_in, target = _training_pair(est, X, rng, persist)
-    if est.warm_start and hasattr(est, "coefs_"):
-        theta0 = est._initial_theta(arch, None, None, rng)
-    elif est.pretrain == "greedy" and arch.code_layer > 1:
-        theta0 = _greedy_pretrain(est, X_in, target, arch, rng, np.asarray(mean))
-    else:
-        theta0 = init_params(arch, rng, output_bias=np.asarray(mean))
+    theta0 = est._initial_theta(
+        arch, rng, X_in, target, np.asarray(mean), **_pretrain_stage_hooks(est, persist)
+    )
     objective = ChunkedObjective(
         X_in,
         target,
