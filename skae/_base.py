@@ -40,6 +40,7 @@ from skae._network import (
     make_architecture,
     pack,
     predict,
+    sq_errors,
     unpack,
 )
 from skae._optimize import EarlyStopping, minimize_lbfgs
@@ -432,13 +433,14 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return self.coefs_[len(self.coefs_) // 2 - 1].shape[1]
 
     def _layers(self, part: str, dtype):
-        """(coefs, intercepts, activations) of the fitted encoder or decoder.
+        """(coefs, intercepts, activations) of the fitted encoder, decoder or
+        (``part="network"``) both.
 
         Read from the fitted state only, so that ``set_params`` after ``fit``
         cannot make inference disagree with the fitted network.
         """
         c = len(self.coefs_) // 2
-        sl = slice(0, c) if part == "encoder" else slice(c, None)
+        sl = {"encoder": slice(0, c), "decoder": slice(c, None)}.get(part, slice(None))
         coefs = [W.astype(dtype, copy=False) for W in self.coefs_[sl]]
         intercepts = [b.astype(dtype, copy=False) for b in self.intercepts_[sl]]
         return coefs, intercepts, self.layer_activations_[sl]
@@ -603,15 +605,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         if _dask.is_dask_collection(X):
             return _dask.apply(self, X, "score_samples")
         X = self._validate_input(X, reset=False)
-        enc = self._layers("encoder", X.dtype)
-        dec = self._layers("decoder", X.dtype)
-
-        def _block(B):
-            R = predict(predict(B, *enc), *dec)
-            R -= B.toarray() if sp.issparse(B) else B
-            return -np.einsum("ij,ij->i", R, R)[:, None]
-
-        return self._chunked(X, _block, 1, X.dtype)[:, 0]
+        layers = self._layers("network", X.dtype)
+        errors = self._chunked(X, lambda B: sq_errors(B, *layers)[:, None], 1, X.dtype)
+        return -errors[:, 0]
 
     def score(self, X, y=None):
         """Negative mean squared reconstruction error per sample.
@@ -683,6 +679,4 @@ def _check_codes(Z, n_components: int) -> np.ndarray:
 def _mean_sq_error(theta, X, arch, dtype) -> float:
     """Mean over samples of ``||x - x_hat||^2`` for the network ``theta``."""
     coefs, intercepts = unpack(np.asarray(theta, dtype=dtype), arch)
-    R = predict(X, coefs, intercepts, arch.activations)
-    R -= X.toarray() if sp.issparse(X) else X
-    return float(np.einsum("ij,ij->", R, R) / X.shape[0])
+    return float(sq_errors(X, coefs, intercepts, arch.activations).mean())

@@ -47,6 +47,7 @@ from skae._network import (
     backprop,
     kl_sparsity,
     predict,
+    sq_errors,
     unpack,
 )
 from skae._noise import corrupt
@@ -326,9 +327,7 @@ def _chunk_sse(X, theta, arch, dtype):
     coefs, intercepts = unpack(np.asarray(theta, dtype=dtype), arch)
     total = 0.0
     for sl in gen_batches(X.shape[0], _block_rows(arch, dtype, X.shape[0])):
-        R = predict(X[sl], coefs, intercepts, arch.activations)
-        R -= X[sl]
-        total += float(np.einsum("ij,ij->", R, R))
+        total += float(sq_errors(X[sl], coefs, intercepts, arch.activations).sum())
     return total
 
 
@@ -469,12 +468,11 @@ def _apply_block(B, *, method, enc, dec, dtype):
         elif method == "inverse_transform":
             out.append(predict(b, *dec))
         else:
-            R = predict(predict(b, *enc), *dec)
             if method == "reconstruct":
-                out.append(R)
+                out.append(predict(predict(b, *enc), *dec))
             else:  # score_samples
-                R -= b
-                out.append(-np.einsum("ij,ij->i", R, R))
+                layers = [e + d for e, d in zip(enc, dec)]
+                out.append(-sq_errors(b, *layers))
     return out[0] if len(out) == 1 else np.concatenate(out)
 
 

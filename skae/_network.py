@@ -186,6 +186,14 @@ def _subtract_target(D: np.ndarray, target) -> None:
         np.subtract(D, target, out=D)
 
 
+def sq_errors(X, coefs, intercepts, activations) -> np.ndarray:
+    """``||x - x_hat||^2`` of each row of ``X`` (dense or sparse) through the
+    given layers, which must map ``X``'s features back to themselves."""
+    R = predict(X, coefs, intercepts, activations)
+    _subtract_target(R, X)
+    return np.einsum("ij,ij->i", R, R)
+
+
 def _sq_norm(A: np.ndarray) -> float:
     flat = A.reshape(-1)
     return float(np.dot(flat, flat))
