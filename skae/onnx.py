@@ -329,7 +329,8 @@ def register_converters():
     >>> from skae.onnx import register_converters
     >>> register_converters()
     >>> X = np.random.RandomState(0).normal(size=(100, 6)).astype(np.float32)
-    >>> ae = AutoencoderTransformer(n_components=2, tol=1e-3, random_state=0)
+    >>> ae = AutoencoderTransformer(n_components=2, hidden_layer_sizes=(),
+    ...                             tol=1e-3, random_state=0)
     >>> pipe = make_pipeline(StandardScaler(), ae).fit(X)
     >>> onx = to_onnx(pipe, X[:1], options={AutoencoderTransformer:
     ...                                     {"score_samples": True}})

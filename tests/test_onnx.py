@@ -11,10 +11,12 @@ tests that export are skipped with the name of the missing package.
 """
 
 import copy
+import doctest
 import importlib.util
 import inspect
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -340,3 +342,43 @@ def test_register_converters_twice(registered):
     X = X.astype(np.float32)
     (got,) = _run(_session(estimator, X), X).values()
     _assert_close(got, estimator.transform(X), np.float32)
+
+
+@needs_onnx
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_deployment_page_examples_run(tmp_path, monkeypatch):
+    """docs/deployment.rst: export, load, serve (on the loopback address)."""
+    monkeypatch.chdir(tmp_path)  # the page writes its .onnx files here
+    result = doctest.testfile(
+        str(Path(__file__).resolve().parents[1] / "docs" / "deployment.rst"),
+        module_relative=False,
+        optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS,
+        raise_on_error=False,
+        verbose=False,
+    )
+    assert result.attempted > 0
+    assert result.failed == 0
+
+
+@needs_onnx
+def test_bench_onnx_smoke(monkeypatch):
+    """benchmarks/bench_onnx.py runs at tiny sizes (children in-process)."""
+    from benchmarks import _common, bench_onnx
+
+    monkeypatch.setattr(_common, "IN_PROCESS", True)
+    rows = bench_onnx.run(
+        networks=[(6, (4,), 2)], n_rows=50, threads=(1,), repeats=1, fit_rows=40
+    )
+    assert len(rows) == 2
+    for row in rows:
+        assert set(bench_onnx.COLUMNS) <= set(row)
+        assert row["onnx_KB"] > 0 and row["skae/onnxruntime"] > 0
+
+
+def test_register_converters_docstring():
+    """numpydoc, as tests/test_docs.py checks every public function."""
+    validate = pytest.importorskip("numpydoc.validate").validate
+    from tests.test_docs import IGNORED
+
+    errors = validate("skae.onnx.register_converters")["errors"]
+    assert not [(c, m) for c, m in errors if c not in IGNORED]
