@@ -12,7 +12,7 @@ tests that export are skipped with the name of the missing package.
 
 import copy
 import doctest
-import importlib.util
+import importlib
 import inspect
 import sys
 import warnings
@@ -33,11 +33,18 @@ from skae._activations import ACTIVATIONS
 from skae.onnx import _EXPORTS, ONNX_ACTIVATIONS, register_converters
 from tests.estimators import ESTIMATORS, SMALL
 
-_MISSING = [
-    name
-    for name in ("onnx", "skl2onnx", "onnxruntime")
-    if importlib.util.find_spec(name) is None
-]
+
+def _missing_packages():
+    missing = []
+    for name in ("onnx", "skl2onnx", "onnxruntime"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    return missing
+
+
+_MISSING = _missing_packages()
 needs_onnx = pytest.mark.skipif(
     bool(_MISSING),
     reason=f"{', '.join(_MISSING)} not installed (skae's onnx extra: "
