@@ -24,7 +24,7 @@ from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import FeatureUnion, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import skae
@@ -389,3 +389,30 @@ def test_register_converters_docstring():
 
     errors = validate("skae.onnx.register_converters")["errors"]
     assert not [(c, m) for c, m in errors if c not in IGNORED]
+
+
+@needs_onnx
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_feature_union_of_two(registered):
+    """Two skae estimators side by side: their codes are concatenated."""
+    X = _data("random")
+    union = FeatureUnion(
+        [
+            ("ae", AutoencoderTransformer(n_components=2, **SMALL)),
+            ("sparse", SparseAutoencoder(n_components=4, **SMALL)),
+        ]
+    ).fit(X)
+    (got,) = _run(_session(union, X), X).values()
+    _assert_close(got, union.transform(X), np.float64)
+
+
+@needs_onnx
+def test_partial_fit_model_exports(registered):
+    """A model trained by partial_fit (Adam) exports like a fitted one."""
+    X = _data("random")
+    estimator = AutoencoderTransformer(hidden_layer_sizes=(6,), random_state=0)
+    for piece in np.array_split(X, 3):
+        estimator.partial_fit(piece)
+    got = _run(_session(estimator, X, {AutoencoderTransformer: BOTH}), X)
+    for name, value in _expected(estimator, X).items():
+        _assert_close(got[name], value, np.float64, name)
