@@ -357,9 +357,10 @@ def _bad_cell(path, line, row, names) -> InputError:
         value = _parse_float(cell)
         where = f"{path}, line {line}"
         if cell.lower() in _MISSING or (value is not None and math.isnan(value)):
+            shown = f" ({cell!r})" if cell else ""
             return InputError(
-                f"{where}: missing value ({cell!r}) in column {names[j]!r}; impute "
-                "or drop missing values first (e.g. sklearn.impute.SimpleImputer)."
+                f"{where}: missing value in column {names[j]!r}{shown}; impute or "
+                "drop missing values first (e.g. sklearn.impute.SimpleImputer)."
             )
         if value is None:
             hint = ""
@@ -436,7 +437,7 @@ def _read_npy(path) -> np.ndarray:
         raise InputError(f"{path} is an .npz archive; save one array with np.save.")
     if X.dtype.kind not in "biuf":
         raise InputError(
-            f"{path}: dtype {X.dtype} is not a real number type (bool, int, float)."
+            f"{path}: dtype {X.dtype} is not numeric (bool, int or float expected)."
         )
     if X.ndim != 2:
         raise InputError(
