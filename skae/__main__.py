@@ -520,13 +520,16 @@ def _parser():
     parser = _Parser(
         prog="python -m skae",
         description=(
-            "Compare PCA and an autoencoder: on the bundled digits, or on your "
-            "own numeric table with --data."
+            "Compare PCA and an autoencoder: standardize the bundled digits (or "
+            "your own numeric table with --data), fit both at each code size on "
+            "three quarters of the rows, print the held-out reconstruction error "
+            "and fit time side by side, and write a picture (and, with --out, "
+            "the codes of every row)."
         ),
         epilog=(
             "Exit status: 0 on success; 2 on bad input (an option, the data or "
-            "an output path), reported as one line on stderr. Options and "
-            "output paths are checked before anything is fitted."
+            "an output path), reported as one line on stderr. All of them are "
+            "checked before anything is fitted."
         ),
     )
     parser.add_argument(
@@ -547,7 +550,8 @@ def _parser():
         "--kind",
         choices=sorted(KINDS),
         default="autoencoder",
-        help="which autoencoder (default: autoencoder)",
+        help="autoencoder (AutoencoderTransformer), denoising "
+        "(DenoisingAutoencoder) or sparse (SparseAutoencoder); default: autoencoder",
     )
     parser.add_argument(
         "--out",
@@ -560,7 +564,7 @@ def _parser():
         type=_int_in(1),
         default=300,
         metavar="N",
-        help="L-BFGS iterations per autoencoder fit (default: 300)",
+        help="most L-BFGS iterations per autoencoder fit (default: 300)",
     )
     parser.add_argument(
         "--png",
