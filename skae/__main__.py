@@ -22,8 +22,6 @@ fit, so a bad option costs no fitting time and leaves no file half-written.
 from __future__ import annotations
 
 import argparse
-import array
-import csv
 import math
 import os
 import sys
@@ -43,19 +41,15 @@ from skae import (
     SparseAutoencoder,
     __version__,
 )
+from skae._tables import InputError, load_table, write_codes
 
 KINDS = {
     "autoencoder": AutoencoderTransformer,
     "denoising": DenoisingAutoencoder,
     "sparse": SparseAutoencoder,
 }
-_MISSING = {"", "na", "nan", "n/a", "null", "none", "?"}
 _SEED_MAX = 2**32 - 1  # numpy's legacy seeding, used by scikit-learn
 _TEST_SIZE = 0.25
-
-
-class InputError(Exception):
-    """Bad input (data file, option value, output path), reported as one line."""
 
 
 def _held_out_error(model, X) -> float:
@@ -96,8 +90,9 @@ def _fit_bytes(model, n_samples: int, n_features: int) -> float:
     """Rough peak memory of :func:`compare` for one model, in bytes.
 
     A fit holds every layer's output and one scratch block per training row
-    (float64), and L-BFGS-B keeps about 25 vectors of the parameters' size
-    (10 correction pairs and work arrays), skae a few more. The input, its
+    (float64); L-BFGS-B keeps about 25 vectors of the parameters' size (10
+    correction pairs and its work arrays) and skae's fit about a dozen more
+    (iterate, gradient, best and fitted copies): 40 in all. The input, its
     standardized splits, the codes and PCA's SVD add a few copies of ``X``.
     """
     params = model.get_params()
@@ -162,12 +157,17 @@ def _check_picture_format(path) -> bool:
 
 
 def _check_outputs(args, png) -> None:
-    if args.out is not None:
-        _check_writable(args.out, "--out")
+    outputs = {"--out": args.out}
     if _check_picture_format(png):
-        _check_writable(png, "--png")
-        if args.out is not None and os.path.abspath(png) == os.path.abspath(args.out):
-            raise InputError(f"--png and --out both name {png}; give two files.")
+        outputs["--png"] = png
+    seen = {} if args.data is None else {os.path.abspath(args.data): "--data"}
+    for option, path in outputs.items():
+        if path is None:
+            continue
+        other = seen.setdefault(os.path.abspath(path), option)
+        if other != option:
+            raise InputError(f"{other} and {option} both name {path}; give two files.")
+        _check_writable(path, option)
 
 
 def _standardize(X, X_tr, X_te):
@@ -190,8 +190,9 @@ def _standardize(X, X_tr, X_te):
         warnings.simplefilter("ignore", RuntimeWarning)
         scaler = StandardScaler().fit(X_tr)
         Z_tr, Z_te = scaler.transform(X_tr), scaler.transform(X_te)
-    # the estimators' own bound: squared errors of a row stay finite
-    bound = math.sqrt(np.finfo(np.float64).max / (4.0 * X.shape[1]))
+    # the estimators' own bound, over all rows: the sum of every row's squared
+    # reconstruction error (a residual reaches twice the range) stays finite
+    bound = math.sqrt(np.finfo(np.float64).max / (4.0 * X.shape[1] * X.shape[0]))
     for Z in (Z_tr, Z_te):
         bad = ~(np.abs(Z) <= bound)  # NaN counts as bad
         if not np.isfinite(scaler.scale_).all() or bad.any():
@@ -342,155 +343,6 @@ def _write_data_png(path, models, X_te, name):
     return path
 
 
-# ----------------------------------------------------------------- reading data
-def _parse_float(cell: str):
-    try:
-        return float(cell)
-    except ValueError:
-        return None
-
-
-def _bad_cell(path, line, row, names) -> InputError:
-    """The error for the first cell of ``row`` that is not a finite number."""
-    for j, cell in enumerate(row):
-        cell = cell.strip()
-        value = _parse_float(cell)
-        where = f"{path}, line {line}"
-        if cell.lower() in _MISSING or (value is not None and math.isnan(value)):
-            shown = f" ({cell!r})" if cell else ""
-            return InputError(
-                f"{where}: missing value in column {names[j]!r}{shown}; impute or "
-                "drop missing values first (e.g. sklearn.impute.SimpleImputer)."
-            )
-        if value is None:
-            hint = ""
-            for sep, sep_name in [(";", "semicolons"), ("\t", "tabs")]:
-                if sep in cell:
-                    hint = f" (the file seems separated by {sep_name}: commas are read)"
-            return InputError(
-                f"{where}: column {names[j]!r} is not numeric ({cell!r}){hint}; "
-                "encode or drop non-numeric columns first."
-            )
-        if math.isinf(value):
-            return InputError(
-                f"{where}: infinite value ({cell!r}) in column {names[j]!r}; "
-                "replace or drop it first."
-            )
-    raise AssertionError("every cell of the row is a finite number")
-
-
-def _read_csv(path) -> np.ndarray:
-    """One pass, parsed values straight into a float64 buffer: the peak is
-    about the array itself, not Python lists of strings (~9x the file)."""
-    values = array.array("d")
-    header = width = None
-    n_rows = 0
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f)
-        for row in reader:
-            if not any(c.strip() for c in row):
-                continue
-            if width is None:
-                width = len(row)
-                first = [c.strip() for c in row]
-                if all(
-                    c.lower() not in _MISSING and _parse_float(c) is None for c in first
-                ):
-                    header = first
-                    continue
-            if len(row) != width:
-                raise InputError(
-                    f"{path}, line {reader.line_num}: {len(row)} fields where "
-                    f"{width} were expected."
-                )
-            try:
-                parsed = [float(c) for c in row]
-            except ValueError:
-                parsed = None
-            # a finite sum means every value is finite (NaN and inf propagate)
-            if parsed is None or not (
-                math.isfinite(sum(parsed)) or all(map(math.isfinite, parsed))
-            ):
-                names = header or [str(j) for j in range(width)]
-                raise _bad_cell(path, reader.line_num, row, names)
-            values.extend(parsed)
-            n_rows += 1
-    if width is None:
-        raise InputError(f"{path} holds no data.")
-    if n_rows == 0:
-        raise InputError(f"{path} has a header row but no data rows.")
-    return np.frombuffer(values, dtype=np.float64).reshape(n_rows, width)
-
-
-def _first_line(exc) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
-def _read_npy(path) -> np.ndarray:
-    try:
-        X = np.load(path, allow_pickle=False)
-    except (ValueError, EOFError) as exc:  # not .npy, truncated, object array
-        msg = f"cannot load {path} as a .npy array: {_first_line(exc)}."
-        raise InputError(msg) from exc
-    if not isinstance(X, np.ndarray):  # an .npz archive under a .npy name
-        X.close()
-        raise InputError(f"{path} is an .npz archive; save one array with np.save.")
-    if X.dtype.kind not in "biuf":
-        raise InputError(
-            f"{path}: dtype {X.dtype} is not numeric (bool, int or float expected)."
-        )
-    if X.ndim != 2:
-        raise InputError(
-            f"{path}: expected a 2-D array (n_samples, n_features), got shape "
-            f"{X.shape}."
-        )
-    X = X.astype(np.float64)
-    for test, what, advice in [
-        (np.isnan, "missing (NaN) values", "impute or drop them first"),
-        (np.isinf, "infinite values", "replace or drop them first"),
-    ]:
-        bad = test(X)
-        if bad.any():
-            i, j = np.argwhere(bad)[0]
-            raise InputError(
-                f"{path}: {int(bad.sum())} {what} (first at row {i}, column {j}); "
-                f"{advice}."
-            )
-    return X
-
-
-def load_table(path) -> np.ndarray:
-    """Read a numeric 2-D table from a CSV or ``.npy`` file; :class:`InputError`
-    with a one-line message on any problem."""
-    try:
-        if str(path).endswith(".npy"):
-            X = _read_npy(path)
-        else:
-            X = _read_csv(path)
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}.") from exc
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise InputError(
-            f"cannot read {path} as CSV text: {exc}; pass a CSV or .npy file."
-        ) from exc
-    if X.shape[1] == 0:
-        raise InputError(f"{path}: shape {X.shape}, no columns.")
-    if X.shape[0] < 4:
-        raise InputError(f"{path}: {X.shape[0]} rows; at least 4 are needed.")
-    return X
-
-
-def _write_codes(path, Z) -> None:
-    try:
-        if str(path).endswith(".npy"):
-            np.save(path, Z)
-        else:
-            header = ",".join(f"code{j}" for j in range(Z.shape[1]))
-            np.savetxt(path, Z, delimiter=",", header=header, comments="")
-    except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror or exc}.") from exc
-
-
 # ---------------------------------------------------------------- command line
 def _int_in(low, high=None):
     """An argparse ``type``: an integer in ``[low, high]``."""
@@ -629,7 +481,7 @@ def _run(args) -> int:
     # the codes first: they are the result, the picture only shows it
     if args.out is not None:
         _, (_, ae) = max(models.items())
-        _write_codes(args.out, ae.transform(scaler.transform(X)))
+        write_codes(args.out, ae.transform(scaler.transform(X)))
         print(f"Wrote codes of {X.shape[0]} rows to {args.out}")
     if args.data is None:
         path = _write_digits_png(png, models, X_te, scaler)

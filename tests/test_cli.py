@@ -261,6 +261,14 @@ BAD_INPUTS = [
     pytest.param(["--out", "no/such/dir/z.csv"], "cannot write", id="out-unwritable"),
     pytest.param(["--out", "."], "directory", id="out-dir"),
     pytest.param(["--out", "p.png", "--png", "p.png"], "both name", id="out=png"),
+    pytest.param(
+        ["--data", "iris.npy", "--out", "iris.npy"],
+        "--data and --out both name",
+        id="out=data",
+    ),
+    pytest.param(
+        ["--data", "x.png", "--png", "x.png"], "--data and --png", id="png=data"
+    ),
 ]
 
 
