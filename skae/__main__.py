@@ -444,8 +444,8 @@ def main(argv=None) -> int:
         message = str(exc)
     except MemoryError:  # the up-front estimate is rough; never a traceback
         message = (
-            "out of memory while fitting; use a smaller --n-components (or fewer "
-            "rows or columns)."
+            "out of memory reading the data or fitting; use a smaller "
+            "--n-components (or fewer rows or columns)."
         )
     print(f"python -m skae: error: {message}", file=sys.stderr)
     return 2

@@ -329,6 +329,17 @@ def test_codes_are_written_before_the_picture(in_tmp, capsys, monkeypatch):
     assert np.load(in_tmp / "z.npy").shape == (150, 2)
 
 
+def test_memory_error_past_the_estimate_is_one_line(in_tmp, capsys, monkeypatch):
+    import skae.__main__ as cli
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(cli, "compare", no_memory)
+    np.save(in_tmp / "x.npy", load_iris().data)
+    assert "out of memory" in _error(capsys, ["--data", "x.npy"])
+
+
 def test_version():
     proc = _run_cli("--version")
     assert proc.returncode == 0
