@@ -9,14 +9,19 @@ is installed (the ``plot`` extra).
 With ``--data FILE`` (CSV, with or without a header row, or ``.npy``) it does
 the same on that table: standardize, split, compare, and write the codes of
 every row (``--out``, CSV or ``.npy``) and a PNG of the loss curve and the
-first two code units. Bad input (an unreadable file, a non-numeric column,
-missing values) ends with one line on stderr and exit code 2.
+first two code units.
+
+The promise: any bad input (an option value out of range, an unreadable,
+empty, non-numeric, non-finite or constant table, values too large to
+standardize, a code too large for the machine's memory, an output path that
+cannot be written) ends with exactly one line on stderr and exit code 2,
+never a traceback. Everything that can be checked is checked before the first
+fit, so a bad option costs no fitting time and leaves no file half-written.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import os
 import sys
@@ -30,18 +35,21 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from skae import AutoencoderTransformer, DenoisingAutoencoder, SparseAutoencoder
+from skae import (
+    AutoencoderTransformer,
+    DenoisingAutoencoder,
+    SparseAutoencoder,
+    __version__,
+)
+from skae._tables import InputError, load_table, write_codes
 
 KINDS = {
     "autoencoder": AutoencoderTransformer,
     "denoising": DenoisingAutoencoder,
     "sparse": SparseAutoencoder,
 }
-_MISSING = {"", "na", "nan", "n/a", "null", "none", "?"}
-
-
-class DataError(Exception):
-    """A problem with the user's data file, reported as one line."""
+_SEED_MAX = 2**32 - 1  # numpy's legacy seeding, used by scikit-learn
+_TEST_SIZE = 0.25
 
 
 def _held_out_error(model, X) -> float:
@@ -58,6 +66,145 @@ def _make_model(kind, k, max_iter, random_state, n_features):
     )
 
 
+# ------------------------------------------------------- checks before fitting
+def _memory_limit() -> float | None:
+    """Bytes this process can hold at most (physical memory, or a lower cgroup
+    limit); ``None`` where the platform does not say."""
+    try:
+        limit = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # e.g. Windows
+        return None
+    for cgroup in [
+        "/sys/fs/cgroup/memory.max",
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+    ]:
+        try:
+            with open(cgroup) as f:
+                limit = min(limit, int(f.read().strip()))
+        except (OSError, ValueError):  # absent, or "max"
+            pass
+    return float(limit)
+
+
+def _fit_bytes(model, n_samples: int, n_features: int) -> float:
+    """Rough peak memory of :func:`compare` for one model, in bytes.
+
+    A fit holds every layer's output and one scratch block per training row
+    (float64); L-BFGS-B keeps about 25 vectors of the parameters' size (10
+    correction pairs and its work arrays) and skae's fit about a dozen more
+    (iterate, gradient, best and fitted copies): 40 in all. The input, its
+    standardized splits, the codes and PCA's SVD add a few copies of ``X``.
+    """
+    params = model.get_params()
+    hidden = tuple(params["hidden_layer_sizes"])
+    widths = [*hidden, params["n_components"], *hidden[::-1], n_features]
+    sizes = [n_features, *widths]
+    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    n_train = n_samples - math.ceil(_TEST_SIZE * n_samples)
+    per_row = sum(widths) + max(widths)
+    return 8.0 * (n_train * per_row + 6 * n_samples * n_features + 40 * n_params)
+
+
+def _check_memory(models, X) -> None:
+    limit = _memory_limit()
+    if limit is None:
+        return
+    for model in models:
+        need = _fit_bytes(model, *X.shape)
+        if need > limit:
+            raise InputError(
+                f"--n-components {model.n_components} on {X.shape[0]} x "
+                f"{X.shape[1]} data needs about {need / 2**30:.3g} GiB of memory, "
+                f"more than the {limit / 2**30:.3g} GiB available; use a smaller "
+                "--n-components (or fewer rows or columns)."
+            )
+
+
+def _check_writable(path, option) -> None:
+    """Open ``path`` for appending (creating nothing that stays), so that an
+    output that cannot be written fails before any fitting."""
+    if os.path.isdir(path):
+        raise InputError(f"cannot write {path} ({option}): it is a directory.")
+    existed = os.path.exists(path)
+    try:
+        with open(path, "ab"):
+            pass
+    except OSError as exc:
+        raise InputError(
+            f"cannot write {path} ({option}): {exc.strerror or exc}."
+        ) from exc
+    if not existed:
+        os.remove(path)
+
+
+def _check_picture_format(path) -> bool:
+    """Whether a picture will be drawn (matplotlib is installed); if so, check
+    that the extension names a format matplotlib writes."""
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError:
+        return False
+    formats = FigureCanvasBase.get_supported_filetypes()
+    ext = os.path.splitext(path)[1].lower().lstrip(".")
+    if ext not in formats:
+        shown = ", ".join(f".{f}" for f in ["png", "pdf", "svg", "jpg"])
+        what = f"unknown picture format '.{ext}'" if ext else "no file extension"
+        raise InputError(
+            f"--png {path}: {what}; name a .png file (or another format "
+            f"matplotlib writes: {shown}, ...)."
+        )
+    return True
+
+
+def _check_outputs(args, png) -> None:
+    outputs = {"--out": args.out}
+    if _check_picture_format(png):
+        outputs["--png"] = png
+    seen = {} if args.data is None else {os.path.abspath(args.data): "--data"}
+    for option, path in outputs.items():
+        if path is None:
+            continue
+        other = seen.setdefault(os.path.abspath(path), option)
+        if other != option:
+            raise InputError(f"{other} and {option} both name {path}; give two files.")
+        _check_writable(path, option)
+
+
+def _standardize(X, X_tr, X_te):
+    """Scale by the train split's mean and deviation; :class:`InputError` when
+    the data cannot be (every training row equal, or values so large that the
+    variance, or the squared errors of the scaled rows, overflow float64)."""
+    if np.all(X_tr == X_tr[0]):
+        if np.all(X == X[0]):
+            raise InputError(
+                f"all {X.shape[0]} rows are identical (constant data): there is "
+                "nothing to compress."
+            )
+        raise InputError(
+            f"the {X_tr.shape[0]} training rows (the split keeps a quarter of "
+            "the rows out) are identical: there is nothing to learn from; use "
+            "more varied data or another --random-state."
+        )
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        # overflow is checked below, as one clear error
+        warnings.simplefilter("ignore", RuntimeWarning)
+        scaler = StandardScaler().fit(X_tr)
+        Z_tr, Z_te = scaler.transform(X_tr), scaler.transform(X_te)
+    # the estimators' own bound, over all rows: the sum of every row's squared
+    # reconstruction error (a residual reaches twice the range) stays finite
+    bound = math.sqrt(np.finfo(np.float64).max / (4.0 * X.shape[1] * X.shape[0]))
+    for Z in (Z_tr, Z_te):
+        bad = ~(np.abs(Z) <= bound)  # NaN counts as bad
+        if not np.isfinite(scaler.scale_).all() or bad.any():
+            column = int(np.argmax(bad.any(axis=0) | ~np.isfinite(scaler.scale_)))
+            big = float(np.max(np.abs(X[:, column])))
+            raise InputError(
+                f"column {column} holds values up to {big:.3g} in absolute value: "
+                "too large to standardize in float64; rescale or clip it first."
+            )
+    return scaler, Z_tr, Z_te
+
+
 def compare(
     X,
     code_sizes=(2, 8, 16),
@@ -72,9 +219,8 @@ def compare(
     held-out errors (``nan`` for PCA when ``k`` exceeds what PCA allows), the
     models by ``k``, and ``(X_test, scaler)``.
     """
-    X_tr, X_te = train_test_split(X, test_size=0.25, random_state=random_state)
-    scaler = StandardScaler().fit(X_tr)
-    X_tr, X_te = scaler.transform(X_tr), scaler.transform(X_te)
+    X_tr, X_te = train_test_split(X, test_size=_TEST_SIZE, random_state=random_state)
+    scaler, X_tr, X_te = _standardize(X, X_tr, X_te)
     rows, models = [], {}
     for k in code_sizes:
         pca, e_pca, t_pca = None, math.nan, math.nan
@@ -101,6 +247,14 @@ def compare_on_digits(code_sizes=(2, 8, 16), max_iter=300, random_state=0):
     return compare(X, code_sizes, max_iter=max_iter, random_state=random_state)
 
 
+def _ratio(e_ae, e_pca) -> str:
+    if e_pca > 0:
+        ratio = e_ae / e_pca
+        return f"{ratio:>8.2f}" if ratio < 1e4 else f"{ratio:>8.2g}"
+    # PCA reconstructs the held-out rows exactly (rank-deficient data)
+    return f"{'inf' if e_ae > 0 else '-':>8}"
+
+
 def _print_table(rows, name="digits", file=None):
     print(
         f"Held-out reconstruction error on {name} (standardized, mean squared "
@@ -115,10 +269,11 @@ def _print_table(rows, name="digits", file=None):
             pca_cols, ratio = f"{'-':>10} {'-':>7}", f"{'-':>8}"
         else:
             pca_cols = f"{e_pca:>10.3f} {t_pca:>7.3f}"
-            ratio = f"{e_ae / e_pca:>8.2f}"
+            ratio = _ratio(e_ae, e_pca)
         print(f"{k:>3} | {pca_cols} | {e_ae:>10.3f} {t_ae:>7.2f} | {ratio}", file=file)
 
 
+# -------------------------------------------------------------------- pictures
 def _plotting():
     try:
         import matplotlib
@@ -131,12 +286,21 @@ def _plotting():
     return plotting
 
 
+def _save(fig, path, **kwargs) -> None:
+    import matplotlib.pyplot as plt
+
+    try:
+        fig.savefig(path, dpi=100, **kwargs)
+    except OSError as exc:  # checked up front; the disk can still fill up
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}.") from exc
+    finally:
+        plt.close(fig)
+
+
 def _write_digits_png(path, models, X_te, scaler, n_images=8):
     plotting = _plotting()
     if plotting is None:
         return None
-    import matplotlib.pyplot as plt
-
     k = max(models)
     pca, ae = models[k]
     fig = plotting.plot_reconstructions(
@@ -148,8 +312,7 @@ def _write_digits_png(path, models, X_te, scaler, n_images=8):
         vmax=16,
         title="Held-out digits: original / PCA / autoencoder",
     )
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    _save(fig, path, bbox_inches="tight")
     return path
 
 
@@ -176,120 +339,49 @@ def _write_data_png(path, models, X_te, name):
         plotting.plot_codes(pca, X_te, ax=axes[2])
         axes[2].set_title(f"PCA({k}): held-out codes")
     fig.suptitle(f"skae on {name}")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
     return path
 
 
-def _parse_float(cell: str):
-    try:
-        return float(cell)
-    except ValueError:
-        return None
+# ---------------------------------------------------------------- command line
+def _int_in(low, high=None):
+    """An argparse ``type``: an integer in ``[low, high]``."""
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected an integer, got {text!r}"
+            ) from None
+        if value < low or (high is not None and value > high):
+            span = f">= {low}" if high is None else f"in [{low}, {high}]"
+            raise argparse.ArgumentTypeError(f"must be an integer {span}, got {text}")
+        return value
+
+    return parse
 
 
-def _read_csv(path) -> np.ndarray:
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        rows = [r for r in csv.reader(f) if any(c.strip() for c in r)]
-    if not rows:
-        raise DataError(f"{path} holds no data.")
-    first = [c.strip() for c in rows[0]]
-    header = None
-    if all(c.lower() not in _MISSING and _parse_float(c) is None for c in first):
-        header, rows = first, rows[1:]
-    if not rows:
-        raise DataError(f"{path} has a header row but no data rows.")
-    width = len(header) if header is not None else len(rows[0])
-    names = header or [str(j) for j in range(width)]
-    X = np.empty((len(rows), width))
-    offset = 2 if header is not None else 1
-    for i, row in enumerate(rows):
-        line = i + offset
-        if len(row) != width:
-            raise DataError(
-                f"{path}, line {line}: {len(row)} fields where {width} were expected."
-            )
-        for j, cell in enumerate(row):
-            cell = cell.strip()
-            if cell.lower() in _MISSING:
-                raise DataError(
-                    f"{path}, line {line}: missing value in column {names[j]!r}; "
-                    "impute or drop missing values first (e.g. "
-                    "sklearn.impute.SimpleImputer)."
-                )
-            value = _parse_float(cell)
-            if value is None:
-                raise DataError(
-                    f"{path}, line {line}: column {names[j]!r} is not numeric "
-                    f"({cell!r}); encode or drop non-numeric columns first."
-                )
-            X[i, j] = value
-    return X
-
-
-def _read_npy(path) -> np.ndarray:
-    try:
-        X = np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise DataError(
-            f"{path} is not a numeric .npy array (object arrays are not loaded): {exc}"
-        ) from exc
-    if X.dtype.kind not in "biuf":
-        raise DataError(f"{path}: dtype {X.dtype} is not numeric.")
-    if X.ndim != 2:
-        raise DataError(
-            f"{path}: expected a 2-D array (n_samples, n_features), got shape "
-            f"{X.shape}."
-        )
-    X = X.astype(np.float64)
-    bad = ~np.isfinite(X)
-    if bad.any():
-        i, j = np.argwhere(bad)[0]
-        raise DataError(
-            f"{path}: {int(bad.sum())} missing or infinite values (first at row "
-            f"{i}, column {j}); impute or drop them first."
-        )
-    return X
-
-
-def load_table(path) -> np.ndarray:
-    """Read a numeric 2-D table from a CSV or ``.npy`` file; :class:`DataError`
-    with a one-line message on any problem."""
-    try:
-        if str(path).endswith(".npy"):
-            X = _read_npy(path)
-        else:
-            X = _read_csv(path)
-    except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc.strerror or exc}.") from exc
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(
-            f"cannot read {path} as CSV text: {exc}; pass a CSV or .npy file."
-        ) from exc
-    if X.shape[0] < 4:
-        raise DataError(f"{path}: {X.shape[0]} rows; at least 4 are needed.")
-    if not np.isfinite(X).all():
-        raise DataError(f"{path}: infinite values; replace them first.")
-    return X
-
-
-def _write_codes(path, Z) -> None:
-    try:
-        if str(path).endswith(".npy"):
-            np.save(path, Z)
-        else:
-            header = ",".join(f"code{j}" for j in range(Z.shape[1]))
-            np.savetxt(path, Z, delimiter=",", header=header, comments="")
-    except OSError as exc:
-        raise DataError(f"cannot write {path}: {exc.strerror or exc}.") from exc
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        # argparse's default prints the usage too: one line keeps the promise
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def _parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m skae",
         description=(
-            "Compare PCA and an autoencoder: on the bundled digits, or on your "
-            "own numeric table with --data."
+            "Compare PCA and an autoencoder: standardize the bundled digits (or "
+            "your own numeric table with --data), fit both at each code size on "
+            "three quarters of the rows, print the held-out reconstruction error "
+            "and fit time side by side, and write a picture (and, with --out, "
+            "the codes of every row)."
+        ),
+        epilog=(
+            "Exit status: 0 on success; 2 on bad input (an option, the data or "
+            "an output path), reported as one line on stderr. All of them are "
+            "checked before anything is fitted."
         ),
     )
     parser.add_argument(
@@ -300,7 +392,7 @@ def _parser():
     )
     parser.add_argument(
         "--n-components",
-        type=int,
+        type=_int_in(1),
         nargs="+",
         default=None,
         metavar="K",
@@ -310,7 +402,8 @@ def _parser():
         "--kind",
         choices=sorted(KINDS),
         default="autoencoder",
-        help="which autoencoder (default: autoencoder)",
+        help="autoencoder (AutoencoderTransformer), denoising "
+        "(DenoisingAutoencoder) or sparse (SparseAutoencoder); default: autoencoder",
     )
     parser.add_argument(
         "--out",
@@ -318,13 +411,28 @@ def _parser():
         help="write the codes of every row (largest K, model fitted on the "
         "train split) to FILE: .npy, else CSV",
     )
-    parser.add_argument("--max-iter", type=int, default=300)
+    parser.add_argument(
+        "--max-iter",
+        type=_int_in(1),
+        default=300,
+        metavar="N",
+        help="most L-BFGS iterations per autoencoder fit (default: 300)",
+    )
     parser.add_argument(
         "--png",
+        metavar="FILE",
         default=None,
-        help="output picture (default: skae_digits.png, or skae_<data name>.png)",
+        help="output picture, .png or another format matplotlib writes "
+        "(default: skae_digits.png, or skae_<data name>.png)",
     )
-    parser.add_argument("--random-state", type=int, default=0)
+    parser.add_argument(
+        "--random-state",
+        type=_int_in(0, _SEED_MAX),
+        default=0,
+        metavar="SEED",
+        help="seed of the train/test split and of every fit (default: 0)",
+    )
+    parser.add_argument("--version", action="version", version=f"skae {__version__}")
     return parser
 
 
@@ -332,21 +440,36 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
         return _run(args)
-    except DataError as exc:
-        print(f"python -m skae: error: {exc}", file=sys.stderr)
-        return 2
+    except InputError as exc:
+        message = str(exc)
+    except MemoryError:  # the up-front estimate is rough; never a traceback
+        message = (
+            "out of memory reading the data or fitting; use a smaller "
+            "--n-components (or fewer rows or columns)."
+        )
+    print(f"python -m skae: error: {message}", file=sys.stderr)
+    return 2
 
 
 def _run(args) -> int:
-    if args.n_components is not None and min(args.n_components) < 1:
-        raise DataError("--n-components must be positive integers.")
     if args.data is None:
-        X, name = load_digits().data, "digits"
-        sizes = tuple(args.n_components or (2, 8, 16))
+        name = "digits"
+    else:
+        name = os.path.splitext(os.path.basename(args.data))[0]
+    png = args.png or f"skae_{name}.png"
+    _check_outputs(args, png)
+    if args.data is None:
+        X = load_digits().data
+        sizes = args.n_components or (2, 8, 16)
     else:
         X = load_table(args.data)
-        name = os.path.splitext(os.path.basename(args.data))[0]
-        sizes = tuple(args.n_components or (2,))
+        sizes = args.n_components or (2,)
+    sizes = tuple(dict.fromkeys(sizes))  # each size once, in the order given
+    models = [
+        _make_model(args.kind, k, args.max_iter, args.random_state, X.shape[1])
+        for k in sizes
+    ]
+    _check_memory(models, X)
     rows, models, (X_te, scaler) = compare(
         X,
         sizes,
@@ -355,16 +478,17 @@ def _run(args) -> int:
         random_state=args.random_state,
     )
     _print_table(rows, name=name)
-    if args.data is None:
-        path = _write_digits_png(args.png or "skae_digits.png", models, X_te, scaler)
-    else:
-        path = _write_data_png(args.png or f"skae_{name}.png", models, X_te, name)
-    if path:
-        print(f"Wrote {path}")
+    # the codes first: they are the result, the picture only shows it
     if args.out is not None:
         _, (_, ae) = max(models.items())
-        _write_codes(args.out, ae.transform(scaler.transform(X)))
+        write_codes(args.out, ae.transform(scaler.transform(X)))
         print(f"Wrote codes of {X.shape[0]} rows to {args.out}")
+    if args.data is None:
+        path = _write_digits_png(png, models, X_te, scaler)
+    else:
+        path = _write_data_png(png, models, X_te, name)
+    if path:
+        print(f"Wrote {path}")
     return 0
 
 

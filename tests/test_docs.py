@@ -7,12 +7,16 @@
 * the ``>>>`` examples in the narrative pages run (doctest);
 * ``sphinx-build -W -b html`` (warnings as errors) builds the site and runs
   the gallery, when sphinx, numpydoc and sphinx-gallery are importable (they
-  are in the ``test`` extra).
+  are in the ``test`` extra);
+* ``docs/cli.rst`` documents exactly the options of ``python -m skae``'s
+  argument parser, with their metavars, choices and defaults.
 """
 
+import argparse
 import doctest
 import inspect
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -22,6 +26,7 @@ import pytest
 
 import skae
 import skae.plotting
+from skae.__main__ import _parser
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -108,6 +113,49 @@ def test_readme_names_the_docs_build_command():
     assert readme.splitlines()[3] == 'pip install ".[plot]" && python -m skae'
 
 
+def _documented_options(page: Path) -> dict[str, tuple[str, str]]:
+    """``{option string: (signature, indented body)}`` from ``.. option::``."""
+    options = {}
+    for block in re.split(r"^\.\. option:: ", page.read_text(), flags=re.M)[1:]:
+        signature, *lines = block.splitlines()
+        body = []
+        for line in lines:
+            if line and not line.startswith("   "):
+                break
+            body.append(line.strip())
+        for name in signature.split(", "):
+            options[name.split()[0]] = (signature, " ".join(body))
+    return options
+
+
+def _signature(action) -> str:
+    """How argparse's help writes an option: "--kind {a,b}", "--n K [K ...]"."""
+    names = ", ".join(action.option_strings)
+    if action.nargs == 0:  # a flag
+        return names
+    value = action.metavar
+    if value is None:
+        value = "{" + ",".join(action.choices) + "}" if action.choices else None
+    value = value or action.dest.upper()
+    if action.nargs == "+":
+        value = f"{value} [{value} ...]"
+    return f"{names} {value}"
+
+
+def test_cli_page_lists_every_option_of_the_parser():
+    """The CLI page cannot drift from the program: same options, metavars,
+    choices and defaults as the argument parser."""
+    documented = _documented_options(DOCS / "cli.rst")
+    actions = _parser()._actions
+    assert set(documented) == {s for a in actions for s in a.option_strings}
+    for action in actions:
+        signature, body = documented[action.option_strings[-1]]
+        assert signature == _signature(action)
+        if action.default not in (None, argparse.SUPPRESS):
+            assert f"Default: {action.default}." in body, (signature, body)
+        assert body, f"{signature}: no description"
+
+
 def test_sphinx_build_with_warnings_as_errors(tmp_path):
     """Build the site from a copy of docs/ and examples/, gallery included."""
     for module in ["sphinx", "numpydoc", "sphinx_gallery", "pydata_sphinx_theme"]:
@@ -149,6 +197,7 @@ def test_sphinx_build_with_warnings_as_errors(tmp_path):
         "getting_started.html",
         "user_guide.html",
         "api.html",
+        "cli.html",
         "generated/skae.AutoencoderTransformer.html",
         "generated/skae.plotting.plot_filters.html",
         "auto_examples/index.html",
