@@ -17,6 +17,7 @@ from sklearn.utils import check_random_state
 
 from skae import AutoencoderTransformer, DenoisingAutoencoder, SparseAutoencoder
 from skae._dask import chunk_seeds
+from skae._memory import ArrayData
 from skae._noise import corrupt
 
 da = pytest.importorskip("dask.array")
@@ -134,11 +135,12 @@ def test_denoising_equals_in_memory_fit_of_per_chunk_corrupted_data(
     X_in = np.vstack([p[0] for p in pairs])
     target = np.vstack([p[1] for p in pairs])
 
-    def training_pair(self, X, rng):
+    def corrupted(self, noise, rng):
         chunk_seeds(rng, N // CHUNK)  # consume the generator as the dask fit does
-        return X_in, target
+        return ArrayData(X_in, target)
 
-    monkeypatch.setattr(DenoisingAutoencoder, "_training_pair", training_pair)
+    # the in-memory backend's fixed-corruption step, replaced by the per-chunk one
+    monkeypatch.setattr(ArrayData, "corrupted", corrupted)
     ref = _fit(DenoisingAutoencoder(3, **noise, **SMALL), X)
     assert est.n_iter_ == ref.n_iter_
     _assert_same_params(est, ref)
@@ -263,11 +265,11 @@ def test_greedy_pretraining_equals_in_memory(client, data, Estimator, monkeypatc
             ]
         )
 
-        def training_pair(self, X, rng):
+        def corrupted(self, noise, rng):
             chunk_seeds(rng, N // CHUNK)
-            return X_in, X
+            return ArrayData(X_in, data)
 
-        monkeypatch.setattr(Estimator, "_training_pair", training_pair)
+        monkeypatch.setattr(ArrayData, "corrupted", corrupted)
     ref = _fit(Estimator(2, **kw), data)
     _assert_same_params(est, ref, rtol=1e-6, atol=1e-8)
 
