@@ -5,10 +5,9 @@ of a fit: check the data (:mod:`skae._validation`) and the parameters
 (:func:`~skae._validation.check_params`), choose the data backend (in memory,
 or a dask array), hand plain values to the fit pipeline (:func:`skae._fit.fit`)
 and store the :class:`~skae._fit.FittedState` it returns in one step
-(:meth:`BaseAutoencoder._store`). ``transform``, ``inverse_transform``,
-``reconstruct``, ``score`` and ``score_samples`` read the fitted state only and
-run through :mod:`skae._inference`. Variants are parameters: a subclass only
-adds parameters and chooses defaults.
+(:meth:`BaseAutoencoder._store`). Inference is inherited from
+:class:`skae._transform.InferenceMixin`. Variants are parameters: a subclass
+only adds parameters and chooses defaults.
 """
 
 from __future__ import annotations
@@ -26,15 +25,14 @@ from sklearn.base import (
 )
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
 
-from skae import _dask, _fit, _inference
+from skae import _dask, _fit
 from skae._activations import ACTIVATIONS
 from skae._adam import AdamState
 from skae._memory import ArrayData
 from skae._network import pack
+from skae._transform import InferenceMixin
 from skae._validation import (
-    check_codes,
     check_fitted_data,
     check_params,
     check_same_architecture,
@@ -63,7 +61,9 @@ _ABSENT_IF_NONE = ("feature_names_in_", "_adam_state")
 _STORE_LOCK = threading.Lock()
 
 
-class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class BaseAutoencoder(
+    InferenceMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Base class of the skae autoencoders; not for direct use."""
 
     _parameter_constraints: dict = {
@@ -320,174 +320,6 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         # changed by set_params since must still be checked.
         self._validate_params()
         return self._run(X, incremental=True)
-
-    # --------------------------------------------------------------- inference
-    @property
-    def _n_features_out(self):
-        """Width of the fitted code layer."""
-        return _inference.n_outputs(self.coefs_, "transform")
-
-    def _infer(self, X, method: str):
-        """``method`` of the fitted network on ``X``, in memory or lazily on
-        a dask array; reads the fitted state only, so that ``set_params``
-        after ``fit`` cannot make inference disagree with the fitted network."""
-        check_is_fitted(self)
-        name = type(self).__name__
-        network = (self.coefs_, self.intercepts_, self.layer_activations_)
-        if _dask.is_dask_collection(X):
-            return _dask.apply(X, method, network, self.n_features_in_, name)
-        if method == "inverse_transform":
-            X = check_codes(X, self._n_features_out)
-        else:
-            X = check_fitted_data(self, X)
-        return _inference.apply(X, method, network, name)
-
-    def transform(self, X):
-        """Encode ``X``: the code-layer activations.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Data to encode.
-
-        Returns
-        -------
-        X_new : ndarray of shape (n_samples, n_components)
-            Codes, float32 for float32 input and float64 otherwise.
-            A lazy dask array (one task per row chunk) for a dask array ``X``.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from skae import AutoencoderTransformer
-        >>> X = np.random.RandomState(0).normal(size=(100, 6))
-        >>> ae = AutoencoderTransformer(n_components=2, hidden_layer_sizes=(),
-        ...                             tol=1e-3, random_state=0).fit(X)
-        >>> ae.transform(X).shape
-        (100, 2)
-        """
-        return self._infer(X, "transform")
-
-
-    def inverse_transform(self, X):
-        """Decode codes back to the input space.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_components)
-            Codes, as returned by ``transform``.
-
-        Returns
-        -------
-        X_original : ndarray of shape (n_samples, n_features)
-            Reconstructions.
-            A lazy dask array (one task per row chunk) for a dask array ``X``.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from skae import AutoencoderTransformer
-        >>> X = np.random.RandomState(0).normal(size=(100, 6))
-        >>> ae = AutoencoderTransformer(n_components=2, hidden_layer_sizes=(),
-        ...                             tol=1e-3, random_state=0).fit(X)
-        >>> ae.inverse_transform(ae.transform(X)).shape
-        (100, 6)
-        """
-        return self._infer(X, "inverse_transform")
-
-
-    def reconstruct(self, X):
-        """Encode then decode ``X``: ``inverse_transform(transform(X))``.
-
-        For a :class:`DenoisingAutoencoder` this denoises a batch in one call.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Data to reconstruct.
-
-        Returns
-        -------
-        X_hat : ndarray of shape (n_samples, n_features)
-            Reconstructions.
-            A lazy dask array (one task per row chunk) for a dask array ``X``.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from skae import AutoencoderTransformer
-        >>> X = np.random.RandomState(0).normal(size=(100, 6))
-        >>> ae = AutoencoderTransformer(n_components=2, hidden_layer_sizes=(),
-        ...                             tol=1e-3, random_state=0).fit(X)
-        >>> X_hat = ae.reconstruct(X)
-        >>> bool(np.allclose(X_hat, ae.inverse_transform(ae.transform(X))))
-        True
-        """
-        return self._infer(X, "reconstruct")
-
-
-    def score_samples(self, X):
-        """Negative squared reconstruction error of each sample.
-
-        Higher is better; low values flag samples unlike the training data,
-        so this serves as an anomaly score.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Data to score.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,)
-            ``-||x - x_hat||^2`` for each sample.
-            A lazy dask array (one task per row chunk) for a dask array ``X``.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from skae import AutoencoderTransformer
-        >>> X = np.random.RandomState(0).normal(size=(100, 6))
-        >>> ae = AutoencoderTransformer(n_components=2, hidden_layer_sizes=(),
-        ...                             tol=1e-3, random_state=0).fit(X)
-        >>> scores = ae.score_samples(X)
-        >>> scores.shape
-        (100,)
-        >>> bool(np.all(scores <= 0))
-        True
-        """
-        return self._infer(X, "score_samples")
-
-
-    def score(self, X, y=None):
-        """Negative mean squared reconstruction error per sample.
-
-        Higher is better, so ``GridSearchCV`` can tune ``n_components`` with
-        no labels.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Data to score.
-        y : Ignored
-            Not used, present for API consistency by convention.
-
-        Returns
-        -------
-        score : float
-            ``-mean_i ||x_i - x_hat_i||^2``.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from skae import AutoencoderTransformer
-        >>> X = np.random.RandomState(0).normal(size=(100, 6))
-        >>> ae = AutoencoderTransformer(n_components=2, hidden_layer_sizes=(),
-        ...                             tol=1e-3, random_state=0).fit(X)
-        >>> bool(np.isclose(ae.score(X), ae.score_samples(X).mean()))
-        True
-        """
-        return float(np.mean(self.score_samples(X), dtype=np.float64))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1,52 +1,36 @@
 """The dask data backend: rows that live in the row chunks of a dask array.
 
-:class:`DaskData` answers what the fit pipeline (:mod:`skae._fit`) asks of
-the data, as :class:`skae._memory.ArrayData` does for rows in memory; it
-receives arrays and plain values, never an estimator.
+:class:`DaskData` answers what the fit pipeline (:mod:`skae._fit`) asks of the
+data, as :class:`skae._memory.ArrayData` does in memory; it receives arrays
+and plain values, never an estimator. The data never reaches the client
+(except one chunk at a time for Adam). Under a ``dask.distributed`` client the
+(corrupted) training data is persisted on the workers for the fit; otherwise
+chunks are recomputed by each evaluation, which keeps a single-machine fit out
+of core. dask is imported only when a dask array is passed in.
 
-L-BFGS by map-reduce. The objective and its gradient are sums over samples,
-so each row chunk computes its share where it lives and only the parameter
-vector (client to workers) and the summed gradient (workers to client)
-travel, the pattern of Spark MLlib's and dask-glm's distributed L-BFGS.
-scipy's L-BFGS-B runs on the client, exactly as for in-memory data:
+L-BFGS by map-reduce, as Spark MLlib's and dask-glm's: scipy's L-BFGS-B runs
+on the client; each evaluation maps :func:`skae._network.backprop` over the
+row chunks (in blocks of bounded memory) and sums ``(sse, gradient)`` by a
+tree reduction, so only the parameters and the summed gradient travel. With a
+sparsity penalty a first map-reduce sums the code activations (the KL term at
+the *global* mean code, as in memory). Greedy pretraining fits each stage the
+same way. Early stopping holds out the rows the in-memory fit would, each
+chunk keeping its own; the held-out loss is one more map-reduce.
 
-* every function evaluation maps :func:`skae._network.backprop` over the row
-  chunks (each chunk in blocks of bounded memory on a local
-  :class:`~skae._network.Workspace`) and sums ``(sse, gradient)`` by a tree
-  reduction; the client adds weight decay and divides by the sample count;
-* with a sparsity penalty a first map-reduce sums the code activations, so the
-  KL term is evaluated at the *global* mean code, as in memory;
-* greedy pretraining fits each stage the same way, the next stage's inputs
-  computed on the workers;
-* early stopping holds out the rows the in-memory fit would (the same draw
-  from ``random_state``), each chunk keeping its own; the held-out loss is
-  one more map-reduce per iteration;
-* denoising: each chunk is corrupted by a ``RandomState`` seeded from one seed
-  per chunk, the seeds drawn once from ``random_state``. The noise therefore
-  depends on ``random_state`` and on the row chunking, never on which worker
-  runs a chunk or in what order. (In memory one generator corrupts all rows in
-  sequence, so the same ``random_state`` draws different noise; the dask fit
-  equals the in-memory fit of the per-chunk corrupted data.)
-  ``"salt_and_pepper"`` uses the global per-feature minimum and maximum.
+Denoising (L-BFGS): each chunk is corrupted by a ``RandomState`` seeded from
+one seed per chunk, drawn once from ``random_state``, so the noise depends on
+``random_state`` and the chunking, never on which worker runs a chunk; the fit
+equals the in-memory fit of the per-chunk corrupted data. Salt-and-pepper uses
+the global per-feature extremes. Adam streams the chunks through the client in
+the order and with the shuffling (and per-minibatch noise) :mod:`skae._fit`
+defines, so it equals the in-memory Adam fit with the same row blocks.
 
-Adam streams the chunks through the client, one at a time, in the order and
-with the shuffling :mod:`skae._fit` defines; the held-out loss is still a
-map-reduce.
-
-Lost workers. Every task is a pure function of its chunk (and of seeds drawn
-on the client), and the reductions have a fixed shape, so a chunk recomputed
-elsewhere gives the same numbers. When a ``dask.distributed`` worker is lost
-during a fit, the scheduler recomputes what it held from the graph and the
-fit completes with the same result as an undisturbed one; if the data cannot
-be recomputed (all workers gone, a source that fails), the error propagates
-and the estimator stays unfitted.
-
-The data never reaches the client, except one chunk at a time for Adam.
-When a ``dask.distributed`` client is the active scheduler the (corrupted)
-training data is persisted on the workers for the duration of the fit;
-otherwise chunks are recomputed by each evaluation (which keeps a
-single-machine out-of-core fit out-of-core). dask is imported only when a
-dask array is actually passed in.
+Lost workers: every task is a pure function of its chunk and of seeds drawn on
+the client, and the reductions have a fixed shape, so a chunk recomputed on
+another worker gives the same numbers. When a ``dask.distributed`` worker is
+lost during a fit, the scheduler recomputes what it held from the graph and
+the fit completes with the same result as an undisturbed one; when the data
+cannot be recomputed, the error propagates and the estimator stays unfitted.
 """
 
 from __future__ import annotations
@@ -210,10 +194,6 @@ def _tile_chunk(block, n):
 
 def _take_rows(block, rows):
     return np.asarray(block)[rows]
-
-
-def _encode_chunk(block, coefs, intercepts, activations, dtype):
-    return predict(np.asarray(block, dtype=dtype), coefs, intercepts, activations)
 
 
 def chunk_seeds(rng: np.random.RandomState, n_chunks: int) -> np.ndarray:
@@ -410,11 +390,7 @@ class DaskData:
         def encode(inputs, coefs, intercepts, activations):
             dtype = inputs.dtype
             kernel = partial(
-                _encode_chunk,
-                coefs=coefs,
-                intercepts=intercepts,
-                activations=activations,
-                dtype=dtype,
+                predict, coefs=coefs, intercepts=intercepts, activations=activations
             )
             codes = inputs.map_blocks(
                 kernel,
@@ -424,10 +400,11 @@ class DaskData:
             )
             return self._kept(codes)
 
-        def column_mean(A):
-            return np.asarray(A.mean(axis=0).compute())
-
-        return dict(make_objective=make_objective, encode=encode, column_mean=column_mean)
+        return dict(
+            make_objective=make_objective,
+            encode=encode,
+            column_mean=lambda A: np.asarray(A.mean(axis=0).compute()),
+        )
 
     def blocks(self):
         """The clean rows, one chunk at a time, computed on the client."""
