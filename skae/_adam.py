@@ -134,9 +134,8 @@ def minimize_adam(
                 adam_step(theta, grad, work, learning_rate, buf)
                 total, weight = total + w * float(loss), weight + w
             loss = total / weight
-            stop = monitor(loss, theta)
-            kept = work.copy()
-            if stop:
+            kept = work.copy()  # with theta, what the monitor keeps
+            if monitor(loss, theta):
                 message = f"stopped by {monitor.stopped_by}"
                 break
             if early_stopping is None and plateau.update(loss):

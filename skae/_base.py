@@ -16,7 +16,6 @@ import copy
 import threading
 from numbers import Integral, Real
 
-import numpy as np
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -82,7 +81,10 @@ class BaseAutoencoder(
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "batch_size": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -229,7 +231,9 @@ class BaseAutoencoder(
         kept = {k: v for k, v in attributes.items() if v is not None}
         kept.update({k: v for k, v in attributes.items() if k not in _ABSENT_IF_NONE})
         with _STORE_LOCK:
-            new = {k: v for k, v in self.__dict__.items() if k not in _FITTED_ATTRIBUTES}
+            new = {
+                k: v for k, v in self.__dict__.items() if k not in _FITTED_ATTRIBUTES
+            }
             new.update(kept)
             self.__dict__ = new
 

@@ -336,7 +336,9 @@ class DaskData:
                         )
                     )
         return tuple(
-            DaskData(self._kept(da.concatenate(parts[val], axis=0)), persist=self.persist)
+            DaskData(
+                self._kept(da.concatenate(parts[val], axis=0)), persist=self.persist
+            )
             for val in (False, True)
         )
 

@@ -65,7 +65,6 @@ class InferenceMixin:
         """
         return self._infer(X, "transform")
 
-
     def inverse_transform(self, X):
         """Decode codes back to the input space.
 
@@ -91,7 +90,6 @@ class InferenceMixin:
         (100, 6)
         """
         return self._infer(X, "inverse_transform")
-
 
     def reconstruct(self, X):
         """Encode then decode ``X``: ``inverse_transform(transform(X))``.
@@ -121,7 +119,6 @@ class InferenceMixin:
         True
         """
         return self._infer(X, "reconstruct")
-
 
     def score_samples(self, X):
         """Negative squared reconstruction error of each sample.
@@ -154,7 +151,6 @@ class InferenceMixin:
         True
         """
         return self._infer(X, "score_samples")
-
 
     def score(self, X, y=None):
         """Negative mean squared reconstruction error per sample.

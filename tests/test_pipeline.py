@@ -54,9 +54,7 @@ def test_callback_snapshots_are_copies(solver, dtype, X):
 
 @pytest.mark.parametrize("solver", ["lbfgs", "adam"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_writing_into_the_callbacks_parameters_never_changes_the_fit(
-    solver, dtype, X
-):
+def test_writing_into_the_callbacks_parameters_never_changes_the_fit(solver, dtype, X):
     """Item 1: zeroing the callback's coefs_ in place leaves the fit exactly
     as without a callback, in both dtypes (it used to change the optimizer's
     iterate in float64 only)."""

@@ -107,7 +107,7 @@ def test_exploding_step_is_a_divergence_error_and_keeps_the_model(cls, X):
 
 
 def test_batch_size_auto_and_clipping(X):
-    """"auto" is min(200, n_samples) rows per step; a larger int is clipped
+    """ "auto" is min(200, n_samples) rows per step; a larger int is clipped
     to n_samples: one Adam step per pass here (60 rows)."""
     for batch_size in ["auto", 10_000]:
         est = AutoencoderTransformer(3, batch_size=batch_size, random_state=0)
