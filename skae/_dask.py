@@ -42,6 +42,7 @@ from sklearn.utils import gen_batches
 
 from skae._inference import apply as apply_in_memory
 from skae._inference import block_rows, n_outputs, working_memory_bytes
+from skae._memory import TrainingRows
 from skae._network import (
     Workspace,
     _sq_norm,
@@ -293,25 +294,16 @@ class ChunkedSquaredError:
 # -------------------------------------------------------------------- backend
 
 
-class DaskData:
+class DaskData(TrainingRows):
     """Training rows in the row chunks of a dask array (module docstring)."""
 
     def __init__(self, X, target=None, *, persist=False, mean=None):
-        self.X_in = X
-        self.target = X if target is None else target
+        super().__init__(X, target)
         self.persist = persist
         self._mean = mean
 
     def _kept(self, A):
         return A.persist() if self.persist else A
-
-    @property
-    def n_rows(self) -> int:
-        return self.target.shape[0]
-
-    @property
-    def dtype(self):
-        return self.X_in.dtype
 
     def split(self, held_out: np.ndarray):
         """``(train, validation)``: each chunk keeps its own rows, in order."""

@@ -38,15 +38,13 @@ def _column_mean(A) -> np.ndarray:
     return np.asarray(A.mean(axis=0)).ravel()
 
 
-class ArrayData:
-    """Training rows in memory, cut into ``row_blocks`` for Adam's epochs
-    (one block unless told otherwise)."""
+class TrainingRows:
+    """What every data backend holds: the rows the network sees (``X_in``)
+    and those it must reproduce (``target``)."""
 
-    def __init__(self, X, target=None, row_blocks=None):
-        self.X_in = X
-        self.target = X if target is None else target
-        n = self.target.shape[0]
-        self.row_blocks = (n,) if row_blocks is None else tuple(row_blocks)
+    def __init__(self, X_in, target=None):
+        self.X_in = X_in
+        self.target = X_in if target is None else target
 
     @property
     def n_rows(self) -> int:
@@ -55,7 +53,18 @@ class ArrayData:
 
     @property
     def dtype(self):
+        """The working dtype."""
         return self.X_in.dtype
+
+
+class ArrayData(TrainingRows):
+    """Training rows in memory, cut into ``row_blocks`` for Adam's epochs
+    (one block unless told otherwise)."""
+
+    def __init__(self, X, target=None, row_blocks=None):
+        super().__init__(X, target)
+        n = self.target.shape[0]
+        self.row_blocks = (n,) if row_blocks is None else tuple(row_blocks)
 
     def split(self, held_out: np.ndarray):
         """``(train, validation)`` parts, each row block keeping its rows in

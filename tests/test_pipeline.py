@@ -228,3 +228,27 @@ def test_fitted_state_is_the_same_for_every_estimator_kind(X):
             fitted = {k for k in vars(est.fit(X)) if k.endswith("_")}
         names.add(frozenset(fitted))
     assert len(names) == 1
+
+
+def test_inference_blocks_respect_working_memory_for_deep_networks():
+    """One block-size rule, from the real per-row footprint (every layer
+    output ``forward`` keeps): a deep network's ``score_samples`` stays
+    within ``working_memory`` (it used to assume three times the widest
+    layer, and peaked at 88 MiB for 16 MiB here)."""
+    import tracemalloc
+
+    from sklearn import config_context
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(20000, 50))
+    est = AutoencoderTransformer(
+        2, hidden_layer_sizes=(100,) * 8, max_iter=1, random_state=0
+    )
+    est.fit(X[:200])
+    with config_context(working_memory=16):
+        tracemalloc.start()
+        scores = est.score_samples(X)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert scores.shape == (20000,)
+    assert peak < 16 * 2**20 * 1.25, peak / 2**20
