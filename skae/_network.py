@@ -17,7 +17,8 @@ and of the clean ``target``) is::
     J = 1/(2m) sum_i ||target_i - xhat(X_i)||^2 + alpha/(2m) sum ||W||^2
         + beta * sum_j KL(rho || rho_hat_j)
 
-where ``rho_hat_j`` is the mean activation of code unit ``j`` over the samples.
+where ``rho_hat_j`` is the mean activation of code unit ``j`` over the samples
+and the weight decay covers the layer matrices ``W``, not the skip path.
 """
 
 from __future__ import annotations
@@ -77,9 +78,16 @@ class Architecture:
         return [(self.sizes[s], self.sizes[t]) for t, s in pairs]
 
     @property
+    def n_decayed(self) -> int:
+        """Number of weights under weight decay: the free weight matrices,
+        not the linear skip path (stored right after them), so that decay
+        shrinks the nonlinear branches towards the PCA path, never that
+        path itself."""
+        return sum(a * b for a, b in self.weight_shapes)
+
+    @property
     def n_weights(self) -> int:
-        shapes = self.weight_shapes + self.skip_shapes
-        return sum(a * b for a, b in shapes)
+        return self.n_decayed + sum(a * b for a, b in self.skip_shapes)
 
     @property
     def n_params(self) -> int:
@@ -487,7 +495,7 @@ def loss_grad(
     m = X.shape[0]
     sse, kl = backprop(X, target, ws, sparsity_weight, sparsity_target)
     g = ws.grad
-    nw = ws.arch.n_weights
+    nw = ws.arch.n_decayed
     w = ws.theta[:nw]
     loss = 0.5 * sse
     if alpha > 0:
