@@ -209,22 +209,6 @@ def init_params(
     return theta
 
 
-def pca_components(
-    mean: np.ndarray, scatter: np.ndarray, n_components: int
-) -> np.ndarray:
-    """The leading principal axes, shape ``(min(n_components, d), d)``, from the
-    centred scatter matrix ``sum_i (x_i - mean)(x_i - mean)^T`` (any scaling),
-    each axis's sign fixed so its largest entry is positive (as sklearn's
-    ``svd_flip``), so that a start is deterministic."""
-    d = scatter.shape[0]
-    k = min(n_components, d)
-    vals, vecs = np.linalg.eigh(np.asarray(scatter, dtype=np.float64))
-    V = vecs[:, ::-1][:, :k].T.copy()
-    signs = np.sign(V[np.arange(k), np.argmax(np.abs(V), axis=1)])
-    V *= np.where(signs == 0, 1.0, signs)[:, None]
-    return V
-
-
 def pca_params(
     arch: Architecture,
     rng: np.random.RandomState,

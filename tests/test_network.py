@@ -176,6 +176,19 @@ def test_skip_path_gradient_matches_finite_differences(activation, tied, sparse)
         _check_gradient(arch, X, alpha=0.2, sparsity_weight=beta)
 
 
+def test_moments_add_up_and_match_pca():
+    from sklearn.decomposition import PCA
+
+    from skae._pca import moments, principal_axes
+
+    X = np.random.RandomState(3).normal(size=(40, 6)) @ np.diag([5, 4, 3, 2, 1, 0.5])
+    stats = moments(X[:15]) + moments(sp.csr_matrix(X[15:]))
+    mean, V = principal_axes(stats, 3)
+    pca = PCA(3).fit(X)
+    np.testing.assert_allclose(mean, pca.mean_, rtol=1e-12)
+    np.testing.assert_allclose(np.abs(V @ pca.components_.T), np.eye(3), atol=1e-10)
+
+
 def _pca_error(X, k):
     from sklearn.decomposition import PCA
 
@@ -198,11 +211,11 @@ def _pca_error(X, k):
 def test_pca_start_reconstructs_as_pca(hidden, tied, activation):
     from skae._network import (
         network_skips,
-        pca_components,
         pca_params,
         sq_errors,
         unpack_skips,
     )
+    from skae._pca import moments, principal_axes
 
     rng = np.random.RandomState(0)
     X = rng.normal(size=(60, 8)) @ rng.normal(size=(8, 8)) + 3.0
@@ -210,8 +223,7 @@ def test_pca_start_reconstructs_as_pca(hidden, tied, activation):
     arch = make_architecture(
         8, hidden, k, activation, "identity", "identity", tied=tied, skip=bool(hidden)
     )
-    mean = X.mean(axis=0)
-    V = pca_components(mean, (X - mean).T @ (X - mean), k)
+    mean, V = principal_axes(moments(X), k)
     theta = pca_params(arch, rng, mean, V)
     coefs, intercepts = unpack(theta, arch)
     skips = network_skips(arch, unpack_skips(theta, arch))
