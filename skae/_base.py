@@ -44,6 +44,7 @@ _FITTED_ATTRIBUTES = (
     "coefs_",
     "intercepts_",
     "layer_activations_",
+    "skip_coefs_",
     "n_iter_",
     "loss_",
     "loss_curve_",
@@ -77,7 +78,8 @@ class BaseAutoencoder(
         "tied_weights": ["boolean"],
         "pretrain": [StrOptions({"greedy"}), None],
         "pretrain_max_iter": [Interval(Integral, 1, None, closed="left")],
-        "solver": [StrOptions({"lbfgs", "adam"})],
+        "init": [StrOptions({"pca", "random"})],
+        "solver": [StrOptions({"auto", "lbfgs", "adam"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
@@ -86,7 +88,7 @@ class BaseAutoencoder(
             Interval(Integral, 1, None, closed="left"),
         ],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
-        "early_stopping": ["boolean"],
+        "early_stopping": [StrOptions({"auto"}), "boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "callback": [callable, None],
@@ -109,13 +111,14 @@ class BaseAutoencoder(
         tied_weights=False,
         pretrain=None,
         pretrain_max_iter=100,
-        solver="lbfgs",
+        init="pca",
+        solver="auto",
         max_iter=500,
         tol=1e-4,
         max_fun=15000,
         batch_size="auto",
         learning_rate_init=1e-3,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.1,
         n_iter_no_change=10,
         callback=None,
@@ -134,6 +137,7 @@ class BaseAutoencoder(
         self.tied_weights = tied_weights
         self.pretrain = pretrain
         self.pretrain_max_iter = pretrain_max_iter
+        self.init = init
         self.solver = solver
         self.max_iter = max_iter
         self.tol = tol
@@ -192,8 +196,8 @@ class BaseAutoencoder(
         rng = check_random_state(self.random_state)
         if continuing or (self.warm_start and hasattr(self, "coefs_")):
             what = "partial_fit" if continuing else "warm_start=True"
-            check_same_architecture(self.coefs_, arch, what)
-            theta = pack(self.coefs_, self.intercepts_, arch)
+            check_same_architecture(self.coefs_, self.skip_coefs_, arch, what)
+            theta = pack(self.coefs_, self.intercepts_, arch, self.skip_coefs_)
             plain = getattr(self, "_adam_state", None)
             if continuing and plain is not None and len(plain["m"]) == theta.size:
                 adam = AdamState.from_plain(plain)
@@ -216,9 +220,13 @@ class BaseAutoencoder(
         view.layer_activations_ = tuple(arch.activations)
 
         def adapted(iteration, loss, theta):
-            coefs, intercepts = _fit.network_arrays(theta, arch, dtype)
+            coefs, intercepts, skips = _fit.network_arrays(theta, arch, dtype)
             view.__dict__.update(
-                coefs_=coefs, intercepts_=intercepts, n_iter_=iteration, loss_=loss
+                coefs_=coefs,
+                intercepts_=intercepts,
+                skip_coefs_=skips,
+                n_iter_=iteration,
+                loss_=loss,
             )
             return bool(callback(iteration, loss, view))
 

@@ -49,9 +49,10 @@ from skae._network import (
     backprop,
     kl_sparsity,
     predict,
-    sq_errors,
+    row_sq_errors,
     unpack,
 )
+from skae._pca import moments
 from skae._validation import check_value_magnitude, check_width
 
 #: Fan-in of the tree reduction of chunk results.
@@ -163,15 +164,23 @@ def _chunk_code_sum(X_in, theta, arch, dtype, budget):
     return total
 
 
+def _chunk_row_errors(X, theta, arch, dtype, budget):
+    """Squared reconstruction error of each row of one chunk."""
+    X = np.asarray(X, dtype=dtype)
+    n = X.shape[0]
+    out = np.empty(n)
+    for sl in gen_batches(n, block_rows(arch.sizes[1:], dtype, budget, n)):
+        out[sl] = row_sq_errors(theta, arch, X[sl])
+    return out
+
+
 def _chunk_sse(X, theta, arch, dtype, budget):
     """Sum of squared reconstruction errors of one row chunk."""
-    X = np.asarray(X, dtype=dtype)
-    coefs, intercepts = unpack(np.asarray(theta, dtype=dtype), arch)
-    total = 0.0
-    n = X.shape[0]
-    for sl in gen_batches(n, block_rows(arch.sizes[1:], dtype, budget, n)):
-        total += float(sq_errors(X[sl], coefs, intercepts, arch.activations).sum())
-    return total
+    return float(_chunk_row_errors(X, theta, arch, dtype, budget).sum())
+
+
+def _chunk_moments(X, dtype):
+    return moments(np.asarray(X, dtype=dtype))
 
 
 def _sum_parts(*parts):
@@ -260,7 +269,7 @@ class ChunkedObjective:
                 for xb, tb in zip(self.x_blocks, self.t_blocks)
             ]
         )
-        nw = arch.n_weights
+        nw = arch.n_decayed
         loss = 0.5 * sse
         if self.alpha > 0:
             w = theta[:nw].astype(dtype).astype(np.float64)
@@ -360,6 +369,35 @@ class DaskData(TrainingRows):
 
     def mean_sq_error(self, arch):
         return ChunkedSquaredError(self.target, arch)
+
+    def row_errors(self, arch):
+        """``theta -> ||x_i - x_hat_i||^2`` of each row, computed chunk by
+        chunk and gathered (the cross-validated choice, on small data only)."""
+        X, dtype = self.target, np.dtype(self.target.dtype)
+
+        def errors(theta):
+            import dask
+
+            theta_d = dask.delayed(np.array(theta, dtype=np.float64))
+            parts = [
+                dask.delayed(_chunk_row_errors)(
+                    b, theta_d, arch, dtype, working_memory_bytes()
+                )
+                for b in X.to_delayed().ravel()
+            ]
+            return np.concatenate(dask.compute(*parts))
+
+        return errors
+
+    def moments(self):
+        """The :class:`~skae._pca.Moments` of the clean rows, by map-reduce."""
+        import dask
+
+        parts = [
+            dask.delayed(_chunk_moments)(b, self.target.dtype)
+            for b in self.target.to_delayed().ravel()
+        ]
+        return _reduce(parts)
 
     def column_mean(self) -> np.ndarray:
         if self._mean is None:

@@ -38,10 +38,13 @@ therefore give the same steps, wherever the blocks live.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import gen_batches
 
 from skae._adam import AdamState, minimize_adam
@@ -53,10 +56,22 @@ from skae._network import (
     init_params,
     loss_grad,
     unpack,
+    unpack_skips,
 )
-from skae._optimize import EarlyStopping, minimize_lbfgs
+from skae._optimize import EarlyStopping, OptimizeResult, minimize_lbfgs
+from skae._pca import pca_params, principal_axes
 from skae._pretrain import greedy_pretrain
-from skae._validation import Hyperparameters, held_out_rows
+from skae._select import RowErrorTrace, choose_iteration, stack_traces
+from skae._validation import Hyperparameters, fold_masks, held_out_rows
+
+#: ``solver="auto"`` runs Adam from this many training rows on, L-BFGS below.
+ADAM_MIN_ROWS = 10_000
+#: ``early_stopping="auto"`` cross-validates up to this many rows, and holds
+#: out ``validation_fraction`` of the rows above.
+CV_MAX_ROWS = 1_000
+#: Folds of that cross-validation, and the standard errors an iteration must
+#: beat an earlier one by (:func:`skae._select.choose_iteration`).
+N_FOLDS, SE_FACTOR = 5, 2.0
 
 
 @dataclass
@@ -78,6 +93,7 @@ class FittedState:
     coefs: list
     intercepts: list
     activations: tuple
+    skip_coefs: list
     n_iter: int
     loss: float
     loss_curve: list
@@ -92,6 +108,7 @@ class FittedState:
             "coefs_": self.coefs,
             "intercepts_": self.intercepts,
             "layer_activations_": self.activations,
+            "skip_coefs_": self.skip_coefs,
             "n_iter_": self.n_iter,
             "loss_": self.loss,
             "loss_curve_": self.loss_curve,
@@ -103,20 +120,28 @@ class FittedState:
 
 
 def network_arrays(theta: np.ndarray, arch: Architecture, dtype):
-    """``(coefs, intercepts)`` of ``theta`` in ``dtype``: new C-contiguous
-    arrays that share no memory with ``theta`` (which a solver may
-    overwrite), whatever the dtype."""
-    coefs, intercepts = unpack(np.asarray(theta, dtype=np.float64), arch)
-    coefs = [np.array(W, dtype=dtype, order="C", copy=True) for W in coefs]
-    intercepts = [np.array(b, dtype=dtype, copy=True) for b in intercepts]
-    return coefs, intercepts
+    """``(coefs, intercepts, skip_coefs)`` of ``theta`` in ``dtype``: new
+    C-contiguous arrays that share no memory with ``theta`` (which a solver
+    may overwrite), whatever the dtype."""
+    theta = np.asarray(theta, dtype=np.float64)
+    coefs, intercepts = unpack(theta, arch)
+
+    def own(arrays):
+        return [np.array(A, dtype=dtype, order="C", copy=True) for A in arrays]
+
+    return own(coefs), own(intercepts), own(unpack_skips(theta, arch))
 
 
 def initial_theta(start: Start, data, arch, hyper: Hyperparameters, rng):
-    """The starting parameters: those ``start`` continues, greedy
-    pretraining's, or Glorot's with the output bias at the data mean."""
+    """The starting parameters: those ``start`` continues, PCA's
+    (``init="pca"``, :func:`skae._pca.pca_params`), greedy pretraining's, or
+    Glorot's with the output bias at the data mean."""
     if start.theta is not None:
         return np.array(start.theta, dtype=np.float64)
+    if hyper.init == "pca":
+        k = arch.sizes[arch.code_layer]
+        mean, axes = principal_axes(data.moments(), k)
+        return pca_params(arch, rng, mean, axes)
     mean = data.column_mean()
     if hyper.pretrain == "greedy" and arch.code_layer > 1:
         return greedy_pretrain(
@@ -139,7 +164,7 @@ def check_penalties(theta0, arch: Architecture, hyper: Hyperparameters, dtype):
     """Blame ``alpha`` or ``sparsity_weight``, not the data, when a penalty
     (or its gradient) overflows the working dtype from the start."""
     big = float(np.finfo(dtype).max)
-    w = theta0[: arch.n_weights].astype(dtype)
+    w = theta0[: arch.n_decayed].astype(dtype)
     with np.errstate(over="ignore", invalid="ignore"):
         decay = 0.5 * hyper.alpha * _sq_norm(w)
         slope = hyper.alpha * float(np.abs(w).max(initial=0.0))
@@ -201,6 +226,90 @@ def batch_objective(arch, hyper: Hyperparameters, dtype):
     return batch_fun
 
 
+def resolve(hyper: Hyperparameters, n_rows: int) -> Hyperparameters:
+    """``solver="auto"`` and ``early_stopping="auto"`` made concrete for
+    ``n_rows`` training rows (the measurements behind the thresholds are in
+    benchmarks/README.md): Adam on large data, L-BFGS on small; a held-out
+    split on large data, cross-validation (``"cv"``) on small."""
+    solver = hyper.solver
+    if solver == "auto":
+        solver = "adam" if n_rows >= ADAM_MIN_ROWS else "lbfgs"
+    early = hyper.early_stopping
+    if early == "auto":
+        early = "cv" if n_rows <= CV_MAX_ROWS else True
+    return dataclasses.replace(hyper, solver=solver, early_stopping=early)
+
+
+def _solve(data, arch, hyper, rng, start, callback, early, name, warn):
+    """Training pair, start, solver: ``(OptimizeResult, theta0, adam_state)``.
+    With ``early``, the start is its candidate 0."""
+    dtype = data.dtype
+    adam = hyper.solver == "adam"
+    pair = data
+    needs_pair = not adam or (hyper.pretrain and start.theta is None)
+    if hyper.noise is not None and needs_pair:
+        pair = data.corrupted(hyper.noise, rng)
+    theta0 = initial_theta(start, pair, arch, hyper, rng)
+    check_penalties(theta0, arch, hyper, dtype)
+    penalties = dict(
+        alpha=hyper.alpha, beta=hyper.sparsity_weight, rho=hyper.sparsity_target
+    )
+    if early is not None:
+        early.seed(theta0, float(pair.objective(arch, **penalties)(theta0)[0]))
+    common = dict(
+        tol=hyper.tol,
+        max_iter=hyper.max_iter,
+        callback=callback,
+        early_stopping=early,
+        verbose=hyper.verbose,
+        name=name,
+        warn=warn,
+        n_iter_no_change=hyper.n_iter_no_change,
+    )
+    if adam:
+        state = start.adam or AdamState.fresh(arch.n_params, rng)
+        result, adam_state = minimize_adam(
+            batch_objective(arch, hyper, dtype),
+            _adam_epochs(data, hyper),
+            theta0,
+            state,
+            learning_rate=hyper.learning_rate_init,
+            **common,
+        )
+        return result, theta0, adam_state.to_plain()
+    fun = pair.objective(arch, **penalties)
+    return minimize_lbfgs(fun, theta0, max_fun=hyper.max_fun, **common), theta0, None
+
+
+def _cross_validated_iterations(data, arch, hyper, rng, start, name) -> tuple:
+    """``(iterations, validation scores)``: how long to train on all of
+    ``data``, chosen by K-fold cross-validation from the start (iteration 0)
+    on (:func:`skae._select.choose_iteration`). Each fold draws the same
+    starting weights as the final fit (a copy of ``rng``); a
+    ``ConvergenceWarning`` says when every fold ran out of iterations."""
+    quiet = dataclasses.replace(hyper, verbose=0)
+    traces, budget_out = [], 0
+    for held_out in fold_masks(data.n_rows, N_FOLDS, rng):
+        train, validation = data.split(held_out)
+        trace = RowErrorTrace(validation.row_errors(arch))
+        early = EarlyStopping(trace, hyper.n_iter_no_change, hyper.tol)
+        result = _solve(
+            train, arch, quiet, copy.deepcopy(rng), start, None, early, name, False
+        )[0]
+        budget_out += not result.converged and result.stopped_by is None
+        traces.append(trace.rows)
+    errors = stack_traces(traces)
+    if budget_out == N_FOLDS:
+        warnings.warn(
+            f"{name}: every cross-validation fold ran out of max_iter="
+            f"{hyper.max_iter} iterations while the held-out error still fell. "
+            "Increase max_iter.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+    return choose_iteration(errors, SE_FACTOR), list(-errors.mean(axis=1))
+
+
 def fit(
     data,
     arch: Architecture,
@@ -214,9 +323,15 @@ def fit(
 ) -> FittedState:
     """Fit ``arch`` to ``data`` (module docstring); nothing is stored."""
     start = Start() if start is None else start
-    dtype = data.dtype
-    early = None
-    if hyper.early_stopping:
+    hyper = resolve(hyper, data.n_rows)
+    early, cv_scores = None, None
+    if hyper.early_stopping == "cv":
+        n_iter, cv_scores = _cross_validated_iterations(
+            data, arch, hyper, rng, start, name
+        )
+        hyper = dataclasses.replace(hyper, max_iter=n_iter, early_stopping=False)
+        warn = False  # the budget is the chosen number of iterations
+    elif hyper.early_stopping:
         held_out = held_out_rows(data.n_rows, hyper.validation_fraction, rng)
         data, validation = data.split(held_out)
         early = EarlyStopping(
@@ -227,62 +342,52 @@ def fit(
         def callback(iteration, loss, theta, _user=callback, _offset=start.n_iter):
             return _user(_offset + iteration, loss, theta)
 
-    adam = hyper.solver == "adam"
-    pair = data
-    needs_pair = not adam or (hyper.pretrain and start.theta is None)
-    if hyper.noise is not None and needs_pair:
-        pair = data.corrupted(hyper.noise, rng)
-    theta0 = initial_theta(start, pair, arch, hyper, rng)
-    check_penalties(theta0, arch, hyper, dtype)
-    common = dict(
-        tol=hyper.tol,
-        max_iter=hyper.max_iter,
-        callback=callback,
-        early_stopping=early,
-        verbose=hyper.verbose,
-        name=name,
-        warn=warn,
-    )
-    adam_state = None
-    if adam:
-        state = start.adam or AdamState.fresh(arch.n_params, rng)
-        result, adam_state = minimize_adam(
-            batch_objective(arch, hyper, dtype),
-            _adam_epochs(data, hyper),
-            theta0,
-            state,
-            learning_rate=hyper.learning_rate_init,
-            n_iter_no_change=hyper.n_iter_no_change,
-            **common,
-        )
-        adam_state = adam_state.to_plain()
+    if hyper.max_iter == 0:  # cross-validation kept the start
+        result, theta0, adam_state = _start_only(data, arch, hyper, rng, start)
     else:
-        fun = pair.objective(
-            arch,
-            alpha=hyper.alpha,
-            beta=hyper.sparsity_weight,
-            rho=hyper.sparsity_target,
+        result, theta0, adam_state = _solve(
+            data, arch, hyper, rng, start, callback, early, name, warn
         )
-        result = minimize_lbfgs(fun, theta0, max_fun=hyper.max_fun, **common)
     if not (np.isfinite(result.theta).all() and np.isfinite(result.loss)):
         raise ValueError(
             f"{name} diverged: the parameters or the loss became non-finite. "
             "Scale the input (e.g. StandardScaler), lower the values' range, "
             "or increase alpha."
         )
-    coefs, intercepts = network_arrays(result.theta, arch, dtype)
+    coefs, intercepts, skips = network_arrays(result.theta, arch, data.dtype)
+    if cv_scores is not None:
+        scores, best = cv_scores[1:], cv_scores[result.n_iter]
+    elif early is not None:
+        scores, best = early.scores, -early.best_loss
+    else:
+        scores = best = None
     return FittedState(
         coefs=coefs,
         intercepts=intercepts,
         activations=tuple(arch.activations),
+        skip_coefs=skips,
         n_iter=start.n_iter + result.n_iter,
         loss=result.loss,
         loss_curve=[*start.loss_curve, *result.loss_curve],
-        validation_scores=None if early is None else early.scores,
-        best_validation_score=None if early is None else -early.best_loss,
-        stopped_by=result.stopped_by,
+        validation_scores=scores,
+        best_validation_score=best,
+        stopped_by="early_stopping" if cv_scores is not None else result.stopped_by,
         adam_state=adam_state,
     )
+
+
+def _start_only(data, arch, hyper, rng, start):
+    """What a run of zero iterations returns: the start and its loss."""
+    theta0 = initial_theta(start, data, arch, hyper, rng)
+    penalties = dict(
+        alpha=hyper.alpha, beta=hyper.sparsity_weight, rho=hyper.sparsity_target
+    )
+    pair = data
+    if hyper.noise is not None:
+        pair = data.corrupted(hyper.noise, rng)
+    loss = float(pair.objective(arch, **penalties)(theta0)[0])
+    result = OptimizeResult(theta0, loss, 0, 1, [], True, None, "kept the start")
+    return result, theta0, None
 
 
 def with_one_pass(hyper: Hyperparameters) -> Hyperparameters:

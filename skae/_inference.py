@@ -19,7 +19,7 @@ import numpy as np
 from sklearn import get_config
 from sklearn.utils import gen_batches
 
-from skae._network import predict, sq_errors
+from skae._network import predict, skip_terms, sq_errors
 
 METHODS = ("transform", "inverse_transform", "reconstruct", "score_samples")
 
@@ -36,16 +36,20 @@ def block_rows(widths: Sequence[int], dtype, budget_bytes: int, n_rows: int) -> 
     return int(max(1, min(max(n_rows, 1), budget_bytes // row_bytes)))
 
 
-def layers(coefs, intercepts, activations, method: str, dtype):
-    """``(coefs, intercepts, activations)`` of the layers ``method`` runs:
-    the encoder, the decoder, or both, cast to ``dtype``."""
+def layers(coefs, intercepts, activations, skips, method: str, dtype):
+    """``(coefs, intercepts, activations, skip terms)`` of the layers
+    ``method`` runs: the encoder, the decoder, or both, cast to ``dtype``."""
     c = len(coefs) // 2
-    part = {"transform": slice(0, c), "inverse_transform": slice(c, None)}
-    sl = part.get(method, slice(None))
+    part = {"transform": "encoder", "inverse_transform": "decoder"}.get(
+        method, "network"
+    )
+    sl = {"encoder": slice(0, c), "decoder": slice(c, None)}.get(part, slice(None))
+    skips = [S.astype(dtype, copy=False) for S in skips]
     return (
         [W.astype(dtype, copy=False) for W in coefs[sl]],
         [b.astype(dtype, copy=False) for b in intercepts[sl]],
         tuple(activations[sl]),
+        skip_terms(skips, len(coefs), part),
     )
 
 
@@ -59,10 +63,10 @@ def n_outputs(coefs, method: str) -> int | None:
 
 
 def apply(X, method: str, network, name: str, budget_bytes: int | None = None):
-    """``method`` of the fitted ``network`` (coefs, intercepts, activations)
-    on ``X``, block by block; an ndarray in ``X``'s dtype."""
+    """``method`` of the fitted ``network`` (coefs, intercepts, activations,
+    skip matrices) on ``X``, block by block; an ndarray in ``X``'s dtype."""
     dtype = X.dtype
-    coefs, intercepts, acts = layers(*network, method, dtype)
+    coefs, intercepts, acts, skips = layers(*network, method, dtype)
     n_out = n_outputs(network[0], method)
     budget = working_memory_bytes() if budget_bytes is None else budget_bytes
     rows = block_rows([W.shape[1] for W in coefs], dtype, budget, X.shape[0])
@@ -71,9 +75,9 @@ def apply(X, method: str, network, name: str, budget_bytes: int | None = None):
     with np.errstate(over="ignore", invalid="ignore"):
         for batch in gen_batches(X.shape[0], rows):
             if n_out is None:
-                out[batch] = -sq_errors(X[batch], coefs, intercepts, acts)
+                out[batch] = -sq_errors(X[batch], coefs, intercepts, acts, skips)
             else:
-                out[batch] = predict(X[batch], coefs, intercepts, acts)
+                out[batch] = predict(X[batch], coefs, intercepts, acts, skips)
     if not np.isfinite(out).all():
         raise ValueError(
             f"{name}: the result overflowed {np.dtype(dtype)} (non-finite "

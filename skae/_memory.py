@@ -16,7 +16,8 @@ from functools import partial
 import numpy as np
 import scipy.sparse as sp
 
-from skae._network import Workspace, loss_grad, sq_errors, unpack
+from skae._network import Workspace, loss_grad, row_sq_errors
+from skae._pca import Moments, moments
 
 
 def objective(X_in, target, arch, *, alpha, beta, rho):
@@ -90,13 +91,16 @@ class ArrayData(TrainingRows):
 
     def mean_sq_error(self, arch):
         """``theta -> mean_i ||x_i - x_hat_i||^2`` over these rows."""
-        X = self.target
+        errors = self.row_errors(arch)
+        return lambda theta: float(errors(theta).mean())
 
-        def error(theta):
-            coefs, intercepts = unpack(np.asarray(theta, dtype=X.dtype), arch)
-            return float(sq_errors(X, coefs, intercepts, arch.activations).mean())
+    def row_errors(self, arch):
+        """``theta -> ||x_i - x_hat_i||^2`` of each of these rows."""
+        return partial(row_sq_errors, arch=arch, X=self.target)
 
-        return error
+    def moments(self) -> Moments:
+        """The :class:`~skae._pca.Moments` of the clean rows (PCA start)."""
+        return moments(self.target)
 
     def column_mean(self) -> np.ndarray:
         return _column_mean(self.target)

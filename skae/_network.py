@@ -172,17 +172,18 @@ def pack(
     ).astype(np.float64)
 
 
-def network_skips(arch: Architecture, skips: list, part: str = "network") -> list:
-    """The skip terms of ``forward`` for the encoder, the decoder or the whole
-    ``network``: ``(target, source, S)`` with 0-based layer indices within
-    that part, ``source=-1`` meaning the part's input."""
-    if not skips:
+def skip_terms(skips: list, n_layers: int, part: str = "network") -> list:
+    """The skip terms of :func:`forward` for the encoder, the decoder or the
+    whole ``network`` of ``n_layers`` layers: ``(target, source, S)`` with
+    0-based layer indices within that part, ``source=-1`` meaning the part's
+    input. ``skips`` is ``[S_enc, S_dec]`` or empty."""
+    if not len(skips):
         return []
-    c, L = arch.code_layer, arch.n_layers
+    c = n_layers // 2
     terms = {
         "encoder": [(c - 1, -1, skips[0])],
-        "decoder": [(L - c - 1, -1, skips[1])],
-        "network": [(c - 1, -1, skips[0]), (L - 1, c - 1, skips[1])],
+        "decoder": [(n_layers - c - 1, -1, skips[1])],
+        "network": [(c - 1, -1, skips[0]), (n_layers - 1, c - 1, skips[1])],
     }
     return terms[part]
 
@@ -209,56 +210,6 @@ def init_params(
     return theta
 
 
-def pca_params(
-    arch: Architecture,
-    rng: np.random.RandomState,
-    mean: np.ndarray,
-    components: np.ndarray,
-) -> np.ndarray:
-    """Parameters at which the network computes PCA's reconstruction exactly.
-
-    Needs identity code and output activations. The linear path carries PCA:
-    codes ``(x - mean) V`` and reconstruction ``mean + z V^T`` (``V`` the
-    ``components`` transposed, padded with zero columns beyond the data's
-    rank). Without hidden layers that path is the network itself. With a skip
-    path, the nonlinear branches start Glorot-random except the last weight
-    matrix into the code layer and into the output, which start at zero (with
-    tied weights the decoder branch's first matrix is that zero's transpose,
-    so its output is a constant, absorbed into the output bias): both
-    branches add nothing at the start, and their gradients do not vanish.
-    """
-    code = arch.code_layer
-    if arch.activations[code - 1] != "identity" or arch.activations[-1] != "identity":
-        raise ValueError("a PCA start needs identity code and output activations")
-    if code > 1 and not arch.skip:
-        raise ValueError("a PCA start with hidden layers needs the skip path")
-    d, k = arch.sizes[0], arch.sizes[code]
-    V = np.zeros((d, k))
-    V[:, : components.shape[0]] = components.T
-    theta = init_params(arch, rng) if arch.skip else np.zeros(arch.n_params)
-    coefs, intercepts = unpack(theta, arch)
-    linear = unpack_skips(theta, arch) if arch.skip else [coefs[0], coefs[-1]]
-    linear[0][...] = V
-    if not arch.tied:
-        linear[1][...] = V.T
-    intercepts[code - 1][...] = -(mean @ V)
-    if arch.skip:
-        coefs[code - 1][...] = 0.0
-        if not arch.tied:
-            coefs[-1][...] = 0.0
-        # the decoder branch's output at the start does not depend on z
-        branch = forward(
-            np.zeros((1, k)),
-            coefs[code:],
-            intercepts[code:-1] + [np.zeros(d)],
-            arch.activations[code:],
-        )[-1]
-        intercepts[-1][...] = mean - branch[0]
-    else:
-        intercepts[-1][...] = mean
-    return theta
-
-
 def _matmul(A, W: np.ndarray, out: np.ndarray | None) -> np.ndarray:
     if sp.issparse(A):
         result = np.asarray(A @ W)
@@ -282,7 +233,7 @@ def forward(
 
     ``X`` may be a scipy sparse matrix (only the first products touch it).
     With ``out``, layer outputs are written into those preallocated arrays.
-    ``skips`` holds ``(target, source, S)`` terms (:func:`network_skips`):
+    ``skips`` holds ``(target, source, S)`` terms (:func:`skip_terms`):
     layer ``target`` adds ``A_source @ S`` (``source=-1``: ``X``) before its
     activation. With ``keep=False`` an output is dropped (``None`` in the
     list) once no later layer reads it, so inference holds at most two
@@ -328,6 +279,15 @@ def sq_errors(X, coefs, intercepts, activations, skips=()) -> np.ndarray:
     return np.einsum("ij,ij->i", R, R)
 
 
+def row_sq_errors(theta: np.ndarray, arch: Architecture, X) -> np.ndarray:
+    """:func:`sq_errors` of the rows of ``X`` for the network ``theta``,
+    evaluated in ``X``'s dtype."""
+    theta = np.asarray(theta, dtype=X.dtype)
+    coefs, intercepts = unpack(theta, arch)
+    skips = skip_terms(unpack_skips(theta, arch), arch.n_layers)
+    return sq_errors(X, coefs, intercepts, arch.activations, skips)
+
+
 def _sq_norm(A: np.ndarray) -> float:
     flat = A.reshape(-1)
     return float(np.dot(flat, flat))
@@ -363,7 +323,7 @@ class Workspace:
         self.theta = np.empty(arch.n_params, self.dtype)
         self.grad = np.empty(arch.n_params, self.dtype)
         self.coefs, self.intercepts = unpack(self.theta, arch)
-        self.skips = network_skips(arch, unpack_skips(self.theta, arch))
+        self.skips = skip_terms(unpack_skips(self.theta, arch), arch.n_layers)
         # With tied weights the decoder gradient views would alias the encoder's
         # transposes; the backward pass adds into those, so keep only free ones.
         self.gcoefs, self.gskips, self.gintercepts = _views(self.grad, arch)

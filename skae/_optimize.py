@@ -122,9 +122,19 @@ class EarlyStopping:
     scores: list = field(default_factory=list)
     best_theta: np.ndarray | None = None
     best_iter: int = 0
+    start_loss: float | None = None  # training loss of a seeded start
 
     def __post_init__(self):
         self._count = NoImprovement(self.n_iter_no_change, self.tol)
+
+    def seed(self, theta0: np.ndarray, training_loss: float) -> None:
+        """Make the start candidate 0: a run whose iterates never beat it on
+        the held-out rows returns it (``best_iter == 0``)."""
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            loss = float(self.validation_loss(theta0))
+        self._count.best_loss = loss if np.isfinite(loss) else np.inf
+        self.best_theta = np.array(theta0, dtype=np.float64)
+        self.best_iter, self.start_loss = 0, float(training_loss)
 
     @property
     def best_loss(self) -> float:
@@ -233,7 +243,10 @@ class Monitor:
         early = self.early_stopping
         if early is not None and early.best_theta is not None:
             theta = early.best_theta
-            loss = self.loss_curve[early.best_iter - 1]
+            if early.best_iter:
+                loss = self.loss_curve[early.best_iter - 1]
+            else:
+                loss = early.start_loss
         if budget_out and warn:
             warnings.warn(
                 f"{self.name}: the optimizer did not converge within {budget} "
@@ -272,8 +285,14 @@ def minimize_lbfgs(
     verbose_every: int = 10,
     name: str = "L-BFGS",
     warn: bool = True,
+    n_iter_no_change: int | None = None,
 ) -> OptimizeResult:
     """Minimise ``fun`` from ``theta0`` with L-BFGS-B (``jac=True``).
+
+    With ``n_iter_no_change``, the run also ends, converged, once the loss
+    has not improved by more than ``tol`` (relatively) for that many
+    iterations in a row, the rule Adam applies to its epochs; this is what
+    ends most fits, long before L-BFGS-B's own tests would.
 
     ``tol`` is L-BFGS-B's ``gtol`` (projected gradient), as in scikit-learn's
     MLP. ``callback(iteration, loss, theta)`` runs after every iteration
@@ -284,13 +303,18 @@ def minimize_lbfgs(
     ``max_fun`` runs out, unless ``warn=False``.
     """
     monitor = Monitor(callback, early_stopping, verbose, name, verbose_every)
-    state = {}
+    plateau = None if n_iter_no_change is None else NoImprovement(n_iter_no_change, tol)
+    state = {"plateau": False}
     n_fev = 0
 
     def _callback(intermediate_result):
         # the line search found no finite point and accepted an overflow:
         # the monitor raises the divergence error
-        if monitor(float(intermediate_result.fun), intermediate_result.x):
+        loss = float(intermediate_result.fun)
+        if monitor(loss, intermediate_result.x):
+            raise StopIteration
+        if plateau is not None and plateau.update(loss):
+            state["plateau"] = True
             raise StopIteration
 
     def _fun(theta):
@@ -329,6 +353,11 @@ def minimize_lbfgs(
             )
             theta, loss, message = res.x, float(res.fun), str(res.message)
             budget_out = res.status == 1
+            if state["plateau"]:
+                message = (
+                    f"the loss did not improve by more than tol={tol} for "
+                    f"{n_iter_no_change} consecutive iterations"
+                )
             if not state["last_finite"]:
                 # the run ended on an overflowing trial point
                 if not budget_out:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from skae._network import Architecture, forward, init_params, unpack, unpack_skips
+
 
 @dataclass
 class Moments:
@@ -56,3 +58,53 @@ def principal_axes(stats: Moments, n_components: int) -> tuple[np.ndarray, np.nd
     signs = np.sign(V[np.arange(k), np.argmax(np.abs(V), axis=1)])
     V *= np.where(signs == 0, 1.0, signs)[:, None]
     return mean, V
+
+
+def pca_params(
+    arch: Architecture,
+    rng: np.random.RandomState,
+    mean: np.ndarray,
+    components: np.ndarray,
+) -> np.ndarray:
+    """Parameters at which the network computes PCA's reconstruction exactly.
+
+    Needs identity code and output activations. The linear path carries PCA:
+    codes ``(x - mean) V`` and reconstruction ``mean + z V^T`` (``V`` the
+    ``components`` transposed, padded with zero columns beyond the data's
+    rank). Without hidden layers that path is the network itself. With a skip
+    path, the nonlinear branches start Glorot-random except the last weight
+    matrix into the code layer and into the output, which start at zero (with
+    tied weights the decoder branch's first matrix is that zero's transpose,
+    so its output is a constant, absorbed into the output bias): both
+    branches add nothing at the start, and their gradients do not vanish.
+    """
+    code = arch.code_layer
+    if arch.activations[code - 1] != "identity" or arch.activations[-1] != "identity":
+        raise ValueError("a PCA start needs identity code and output activations")
+    if code > 1 and not arch.skip:
+        raise ValueError("a PCA start with hidden layers needs the skip path")
+    d, k = arch.sizes[0], arch.sizes[code]
+    V = np.zeros((d, k))
+    V[:, : components.shape[0]] = components.T
+    theta = init_params(arch, rng) if arch.skip else np.zeros(arch.n_params)
+    coefs, intercepts = unpack(theta, arch)
+    linear = unpack_skips(theta, arch) if arch.skip else [coefs[0], coefs[-1]]
+    linear[0][...] = V
+    if not arch.tied:
+        linear[1][...] = V.T
+    intercepts[code - 1][...] = -(mean @ V)
+    if arch.skip:
+        coefs[code - 1][...] = 0.0
+        if not arch.tied:
+            coefs[-1][...] = 0.0
+        # the decoder branch's output at the start does not depend on z
+        branch = forward(
+            np.zeros((1, k)),
+            coefs[code:],
+            intercepts[code:-1] + [np.zeros(d)],
+            arch.activations[code:],
+        )[-1]
+        intercepts[-1][...] = mean - branch[0]
+    else:
+        intercepts[-1][...] = mean
+    return theta

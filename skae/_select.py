@@ -1,6 +1,6 @@
 """Choosing how far to train: held-out errors per row, and the 1-SE rule.
 
-A fit that starts at PCA (:func:`skae._network.pca_params`) has PCA as its
+A fit that starts at PCA (:func:`skae._pca.pca_params`) has PCA as its
 iteration 0, so "never worse than PCA" becomes a model-selection question:
 which iteration, 0 included, to keep. On small tables a single validation
 split of a few rows is noise, so the selection uses K-fold cross-validation

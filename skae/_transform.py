@@ -2,7 +2,7 @@
 
 ``transform``, ``inverse_transform``, ``reconstruct``, ``score_samples`` and
 ``score`` check their input and run the fitted network (``coefs_``,
-``intercepts_``, ``layer_activations_``) through :func:`skae._inference.apply`
+``intercepts_``, ``layer_activations_``, ``skip_coefs_``) through :func:`skae._inference.apply`
 in memory, or lazily chunk by chunk on a dask array (:func:`skae._dask.apply`),
 under the same block-size rule. They never read the constructor parameters,
 so that ``set_params`` after ``fit`` cannot make inference disagree with the
@@ -30,7 +30,12 @@ class InferenceMixin:
         after ``fit`` cannot make inference disagree with the fitted network."""
         check_is_fitted(self)
         name = type(self).__name__
-        network = (self.coefs_, self.intercepts_, self.layer_activations_)
+        network = (
+            self.coefs_,
+            self.intercepts_,
+            self.layer_activations_,
+            self.skip_coefs_,
+        )
         if _dask.is_dask_collection(X):
             return _dask.apply(X, method, network, self.n_features_in_, name)
         if method == "inverse_transform":

@@ -124,15 +124,32 @@ def held_out_rows(n: int, fraction: float, rng) -> np.ndarray:
     return mask
 
 
-def check_same_architecture(coefs, arch: Architecture, what: str) -> None:
-    """A fit that continues fitted parameters needs their layer shapes."""
-    shapes = [W.shape for W in coefs]
+def fold_masks(n: int, n_folds: int, rng) -> list[np.ndarray]:
+    """Boolean held-out masks of ``min(n_folds, n)`` folds that partition the
+    rows of ``rng.permutation(n)`` into near-equal parts."""
+    order = rng.permutation(n)
+    masks = []
+    for part in np.array_split(order, min(n_folds, n)):
+        mask = np.zeros(n, dtype=bool)
+        mask[part] = True
+        masks.append(mask)
+    return masks
+
+
+def check_same_architecture(coefs, skip_coefs, arch: Architecture, what: str):
+    """A fit that continues fitted parameters needs their layer shapes (and
+    their linear skip path, or its absence)."""
+    shapes = [W.shape for W in coefs] + [S.shape for S in skip_coefs]
     expected = [(a, b) for a, b in zip(arch.sizes[:-1], arch.sizes[1:])]
+    if arch.skip:
+        c = arch.code_layer
+        expected += [(arch.sizes[0], arch.sizes[c]), (arch.sizes[c], arch.sizes[0])]
     if shapes != expected:
         raise ValueError(
             f"{what} needs the same architecture as the previous fit: layer "
             f"shapes {shapes} were fitted, {expected} requested (e.g. "
-            "n_components or hidden_layer_sizes changed since)."
+            "n_components, hidden_layer_sizes or init changed since; the "
+            "last two shapes, if any, are the linear skip path of init='pca')."
         )
 
 
@@ -150,11 +167,12 @@ class Hyperparameters:
     max_fun: int
     batch_size: int | str
     learning_rate_init: float
-    early_stopping: bool
+    early_stopping: bool | str
     validation_fraction: float
     n_iter_no_change: int
     pretrain: str | None
     pretrain_max_iter: int
+    init: str
     noise: NoiseSpec | None
     verbose: int
 
@@ -197,6 +215,22 @@ def _check_numbers(params: dict, constraints: dict) -> None:
                 raise ValueError(f"{name} must be a finite number, got {value!r}.")
 
 
+def resolve_init(params: dict, hidden: tuple) -> str:
+    """``init="pca"`` where the network can start at PCA's reconstruction, and
+    ``"random"`` (Glorot) where it cannot: a code or output activation that is
+    not the identity (a logistic sparse code, a logistic output), greedy
+    pretraining (which chooses its own start), and tied weights with hidden
+    layers (whose PCA start is a stationary point: the nonlinear branches
+    would never move from zero)."""
+    if params["init"] != "pca":
+        return "random"
+    identity = params["code_activation"] == params["output_activation"] == "identity"
+    tied_deep = params["tied_weights"] and bool(hidden)
+    if not identity or params["pretrain"] is not None or tied_deep:
+        return "random"
+    return "pca"
+
+
 def check_params(
     params: dict, constraints: dict, n_features: int
 ) -> tuple[Architecture, Hyperparameters]:
@@ -207,14 +241,17 @@ def check_params(
     parameters: a ``noise`` parameter makes the fit denoising.
     """
     _check_numbers(params, constraints)
+    hidden = _check_hidden_layer_sizes(params["hidden_layer_sizes"])
+    init = resolve_init(params, hidden)
     arch = make_architecture(
         n_features,
-        _check_hidden_layer_sizes(params["hidden_layer_sizes"]),
+        hidden,
         params["n_components"],
         params["activation"],
         params["code_activation"],
         params["output_activation"],
         tied=params["tied_weights"],
+        skip=init == "pca" and bool(hidden),
     )
     if params["sparsity_weight"] > 0:
         if params["code_activation"] not in UNIT_INTERVAL_ACTIVATIONS:
@@ -243,5 +280,7 @@ def check_params(
             "activation, or a DenoisingAutoencoder."
         )
     names = [f for f in Hyperparameters.__dataclass_fields__ if f != "noise"]
-    hyper = Hyperparameters(**{k: params[k] for k in names}, noise=noise)
+    hyper = Hyperparameters(
+        **{k: params[k] for k in names if k != "init"}, init=init, noise=noise
+    )
     return arch, hyper

@@ -210,12 +210,9 @@ def _pca_error(X, k):
 )
 def test_pca_start_reconstructs_as_pca(hidden, tied, activation):
     from skae._network import (
-        network_skips,
-        pca_params,
-        sq_errors,
-        unpack_skips,
+        row_sq_errors,
     )
-    from skae._pca import moments, principal_axes
+    from skae._pca import moments, pca_params, principal_axes
 
     rng = np.random.RandomState(0)
     X = rng.normal(size=(60, 8)) @ rng.normal(size=(8, 8)) + 3.0
@@ -225,9 +222,7 @@ def test_pca_start_reconstructs_as_pca(hidden, tied, activation):
     )
     mean, V = principal_axes(moments(X), k)
     theta = pca_params(arch, rng, mean, V)
-    coefs, intercepts = unpack(theta, arch)
-    skips = network_skips(arch, unpack_skips(theta, arch))
-    err = sq_errors(X, coefs, intercepts, arch.activations, skips).mean()
+    err = row_sq_errors(theta, arch, X).mean()
     np.testing.assert_allclose(err, _pca_error(X, k), rtol=1e-9)
     # PCA is stationary for the linear path (the residual is orthogonal to
     # its axes). Untied, the decoder branch's last layer still has a gradient,
