@@ -186,6 +186,7 @@ class BaseAutoencoder(
             callback=self._callback_view(callback, arch, data.dtype, fitted),
             name=name,
             warn=not incremental,
+            stream=incremental,
         )
         self._store({**state.attributes(), **fitted})
         return self

@@ -240,9 +240,10 @@ def resolve(hyper: Hyperparameters, n_rows: int) -> Hyperparameters:
     return dataclasses.replace(hyper, solver=solver, early_stopping=early)
 
 
-def _solve(data, arch, hyper, rng, start, callback, early, name, warn):
+def _solve(data, arch, hyper, rng, start, callback, early, name, warn, stream=False):
     """Training pair, start, solver: ``(OptimizeResult, theta0, adam_state)``.
-    With ``early``, the start is its candidate 0."""
+    With ``early``, the start is its candidate 0; without, an Adam fit (not a
+    ``stream`` pass) also keeps the start unless it improved on it."""
     dtype = data.dtype
     adam = hyper.solver == "adam"
     pair = data
@@ -276,6 +277,15 @@ def _solve(data, arch, hyper, rng, start, callback, early, name, warn):
             learning_rate=hyper.learning_rate_init,
             **common,
         )
+        if early is None and not stream:
+            # Adam's epoch losses are means over moving minibatches: keep the
+            # start unless the whole objective says the run improved on it
+            objective = pair.objective(arch, **penalties)
+            loss = float(objective(result.theta)[0])
+            start_loss = float(objective(theta0)[0])
+            result.theta, result.loss = (
+                (result.theta, loss) if loss <= start_loss else (theta0, start_loss)
+            )
         return result, theta0, adam_state.to_plain()
     fun = pair.objective(arch, **penalties)
     return minimize_lbfgs(fun, theta0, max_fun=hyper.max_fun, **common), theta0, None
@@ -320,8 +330,10 @@ def fit(
     callback=None,
     name: str = "fit",
     warn: bool = True,
+    stream: bool = False,
 ) -> FittedState:
-    """Fit ``arch`` to ``data`` (module docstring); nothing is stored."""
+    """Fit ``arch`` to ``data`` (module docstring); nothing is stored.
+    ``stream``: a ``partial_fit`` pass, which continues wherever it ends."""
     start = Start() if start is None else start
     hyper = resolve(hyper, data.n_rows)
     early, cv_scores = None, None
@@ -333,6 +345,7 @@ def fit(
         warn = False  # the budget is the chosen number of iterations
     elif hyper.early_stopping:
         held_out = held_out_rows(data.n_rows, hyper.validation_fraction, rng)
+        all_rows = data
         data, validation = data.split(held_out)
         early = EarlyStopping(
             validation.mean_sq_error(arch), hyper.n_iter_no_change, hyper.tol
@@ -346,8 +359,14 @@ def fit(
         result, theta0, adam_state = _start_only(data, arch, hyper, rng, start)
     else:
         result, theta0, adam_state = _solve(
-            data, arch, hyper, rng, start, callback, early, name, warn
+            data, arch, hyper, rng, start, callback, early, name, warn, stream
         )
+        if early is not None and early.best_iter == 0 and start.theta is None:
+            # no iterate beat the start on the held-out rows: the start, as
+            # computed from every row (PCA's, for init="pca"), is the model
+            stopped_by = result.stopped_by
+            result, theta0, adam_state = _start_only(all_rows, arch, hyper, rng, start)
+            result.stopped_by = stopped_by
     if not (np.isfinite(result.theta).all() and np.isfinite(result.loss)):
         raise ValueError(
             f"{name} diverged: the parameters or the loss became non-finite. "
