@@ -19,7 +19,6 @@ from numbers import Integral, Real
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
-    TransformerMixin,
     _fit_context,
 )
 from sklearn.utils import check_random_state
@@ -61,9 +60,7 @@ _ABSENT_IF_NONE = ("feature_names_in_", "_adam_state")
 _STORE_LOCK = threading.Lock()
 
 
-class BaseAutoencoder(
-    InferenceMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
-):
+class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
     """Base class of the skae autoencoders; not for direct use."""
 
     _parameter_constraints: dict = {

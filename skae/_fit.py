@@ -247,7 +247,8 @@ def _solve(data, arch, hyper, rng, start, callback, early, name, warn, stream=Fa
     dtype = data.dtype
     adam = hyper.solver == "adam"
     pair = data
-    needs_pair = not adam or (hyper.pretrain and start.theta is None)
+    pretrains = hyper.pretrain == "greedy" and arch.code_layer > 1
+    needs_pair = not adam or (pretrains and start.theta is None)
     if hyper.noise is not None and needs_pair:
         pair = data.corrupted(hyper.noise, rng)
     theta0 = initial_theta(start, pair, arch, hyper, rng)

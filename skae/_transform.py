@@ -10,14 +10,19 @@ make inference disagree with the fitted network.
 """
 
 import numpy as np
+from sklearn.base import TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from skae import _dask, _inference
 from skae._validation import check_codes, check_fitted_data
 
 
-class InferenceMixin:
-    """Inference of a fitted autoencoder (mixed into the base estimator)."""
+class InferenceMixin(TransformerMixin):
+    """Inference of a fitted autoencoder (mixed into the base estimator).
+
+    A ``TransformerMixin``: scikit-learn wraps the ``transform`` a class
+    defines itself for ``set_output``, so it must be defined here.
+    """
 
     @property
     def _n_features_out(self):
