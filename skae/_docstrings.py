@@ -153,7 +153,11 @@ ATTRIBUTES_DOC = """
         ``coefs_``), never the current parameters.
     n_iter_ : int
         Number of L-BFGS iterations (fine-tuning, after any pretraining) or
-        Adam epochs run; ``partial_fit`` adds one per call.
+        Adam epochs run; ``partial_fit`` adds one per call. With early
+        stopping the kept parameters may be an earlier iterate's, the
+        start's included; with the cross-validated choice it counts the
+        iterations the folds ran (the final fit on every row runs the chosen
+        number, ``loss_curve_`` holds its losses).
     loss_ : float
         Final value of the objective (of the kept parameters); for Adam, the
         mean minibatch objective of the epoch.

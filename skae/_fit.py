@@ -376,17 +376,20 @@ def fit(
         )
     coefs, intercepts, skips = network_arrays(result.theta, arch, data.dtype)
     if cv_scores is not None:
-        scores, best = cv_scores[1:], cv_scores[result.n_iter]
+        scores, best = cv_scores[1:], cv_scores[hyper.max_iter]
     elif early is not None:
         scores, best = early.scores, -early.best_loss
     else:
         scores = best = None
+    # iterations run: with cross-validation, those the folds explored (the
+    # final run repeats the chosen number, which may be 0: the start)
+    n_iter = result.n_iter if cv_scores is None else len(cv_scores) - 1
     return FittedState(
         coefs=coefs,
         intercepts=intercepts,
         activations=tuple(arch.activations),
         skip_coefs=skips,
-        n_iter=start.n_iter + result.n_iter,
+        n_iter=start.n_iter + n_iter,
         loss=result.loss,
         loss_curve=[*start.loss_curve, *result.loss_curve],
         validation_scores=scores,
