@@ -89,9 +89,7 @@ def run_all(
     for name in names:
         mod = importlib.import_module(f"benchmarks.bench_{name}")
         load_before = _load()
-        now = datetime.datetime.now(datetime.timezone.utc).strftime(
-            "%Y-%m-%d %H:%M UTC"
-        )
+        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
         t0 = time.perf_counter()
         buf = io.StringIO()
         try:

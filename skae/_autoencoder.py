@@ -3,30 +3,6 @@
 from skae._base import BaseAutoencoder
 from skae._docstrings import fill_docstring
 
-_NAMES = [
-    "n_components",
-    "hidden_layer_sizes",
-    "activation",
-    "code_activation",
-    "output_activation",
-    "alpha",
-    "sparsity_weight",
-    "sparsity_target",
-    "tied_weights",
-    "pretrain",
-    "pretrain_max_iter",
-    "max_iter",
-    "tol",
-    "max_fun",
-    "early_stopping",
-    "validation_fraction",
-    "n_iter_no_change",
-    "callback",
-    "random_state",
-    "verbose",
-    "warm_start",
-]
-
 
 class AutoencoderTransformer(BaseAutoencoder):
     """Autoencoder transformer trained by L-BFGS: a nonlinear PCA.
@@ -78,6 +54,4 @@ class AutoencoderTransformer(BaseAutoencoder):
     """
 
 
-AutoencoderTransformer.__doc__ = fill_docstring(
-    AutoencoderTransformer.__doc__, _NAMES, AutoencoderTransformer().get_params()
-)
+fill_docstring(AutoencoderTransformer)

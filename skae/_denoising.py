@@ -4,17 +4,17 @@ from numbers import Integral, Real
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from skae._autoencoder import _NAMES
 from skae._base import BaseAutoencoder
 from skae._docstrings import fill_docstring
-from skae._noise import NOISES, corrupt
+from skae._noise import NOISES
 
 
 class DenoisingAutoencoder(BaseAutoencoder):
     """Denoising autoencoder: learns to undo a corruption of its input.
 
     Each training sample is corrupted ``n_corruptions`` times (once per fit,
-    from ``random_state``, so L-BFGS minimises one fixed objective); the
+    from ``random_state``, so L-BFGS minimises one fixed objective; Adam
+    corrupts each minibatch afresh); the
     corrupted input goes forward and the cost is measured against the clean
     input, ``J = 1/(2m) sum ||x - h(x_tilde)||^2`` plus the penalties of
     :class:`AutoencoderTransformer`. ``transform`` never adds noise, and
@@ -73,12 +73,16 @@ class DenoisingAutoencoder(BaseAutoencoder):
         tied_weights=False,
         pretrain=None,
         pretrain_max_iter=100,
+        init="pca",
+        solver="auto",
         max_iter=500,
         tol=1e-4,
         max_fun=15000,
-        early_stopping=False,
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        early_stopping="auto",
         validation_fraction=0.1,
-        n_iter_no_change=10,
+        n_iter_no_change=20,
         callback=None,
         random_state=None,
         verbose=0,
@@ -96,9 +100,13 @@ class DenoisingAutoencoder(BaseAutoencoder):
             tied_weights=tied_weights,
             pretrain=pretrain,
             pretrain_max_iter=pretrain_max_iter,
+            init=init,
+            solver=solver,
             max_iter=max_iter,
             tol=tol,
             max_fun=max_fun,
+            batch_size=batch_size,
+            learning_rate_init=learning_rate_init,
             early_stopping=early_stopping,
             validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change,
@@ -111,17 +119,6 @@ class DenoisingAutoencoder(BaseAutoencoder):
         self.noise_level = noise_level
         self.n_corruptions = n_corruptions
 
-    def _is_noisy(self) -> bool:
-        return self.noise_level > 0
-
-    def _training_pair(self, X, rng):
-        if self.noise != "gaussian" and self.noise_level > 1:
-            raise ValueError(
-                f"noise_level={self.noise_level} is a fraction of entries for "
-                f"noise={self.noise!r} and must lie in [0, 1]."
-            )
-        return corrupt(X, self.noise, self.noise_level, self.n_corruptions, rng)
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         # Additive and salt-and-pepper noise would make sparse input dense.
@@ -129,8 +126,4 @@ class DenoisingAutoencoder(BaseAutoencoder):
         return tags
 
 
-DenoisingAutoencoder.__doc__ = fill_docstring(
-    DenoisingAutoencoder.__doc__,
-    ["n_components", "noise", "noise_level", "n_corruptions", *_NAMES[1:]],
-    DenoisingAutoencoder().get_params(),
-)
+fill_docstring(DenoisingAutoencoder)

@@ -2,8 +2,11 @@
 
 As imbalanced-learn does, the parameters every estimator shares are
 documented here once; :func:`fill_docstring` puts them, with each class's own
-defaults, into the class docstrings.
+defaults and in the order of its signature, into the class docstring. Under
+``python -OO`` docstrings are stripped and there is nothing to fill.
 """
+
+import inspect
 
 #: Numpydoc entries of the shared parameters, substituted into each docstring.
 PARAMETER_DOCS = {
@@ -49,25 +52,65 @@ default="{output_activation}"
         network. Ignored when ``warm_start`` continues a previous fit.""",
     "pretrain_max_iter": """pretrain_max_iter : int, default={pretrain_max_iter}
         Maximum number of L-BFGS iterations of each pretraining stage.""",
+    "init": """init : {{"pca", "random"}}, default="{init}"
+        Where training starts. ``"pca"``: exactly at PCA's reconstruction.
+        Without hidden layers the linear network is set to PCA's axes; with
+        hidden layers the network gains a linear skip path (input to code,
+        code to output, fitted in ``skip_coefs_``) set to PCA's axes, beside
+        nonlinear branches whose last weight matrices start at zero, so that
+        training only adds to PCA. The skip path is free of weight decay. It
+        applies where the code and output activations are ``"identity"``;
+        with a logistic code (sparse) or output, greedy pretraining, or tied
+        weights with hidden layers (where that start is a stationary point)
+        the start is ``"random"``. ``"random"``: Glorot-uniform weights, the
+        output bias at the data mean, no skip path.""",
+    "solver": """solver : {{"auto", "lbfgs", "adam"}}, default="{solver}"
+        ``"lbfgs"``: scipy's L-BFGS-B on the whole objective, the fastest
+        choice for small and medium data. ``"adam"``: minibatch Adam,
+        epochs over the rows reshuffled from ``random_state``, as in
+        scikit-learn's ``MLPRegressor``; denoising corrupts each minibatch
+        afresh. ``"auto"``: Adam from 10,000 training rows on, L-BFGS below
+        (benchmarks/README.md has the measurements). All minimise the same
+        objective and set the same attributes.""",
     "max_iter": """max_iter : int, default={max_iter}
-        Maximum number of L-BFGS iterations.""",
+        Maximum number of L-BFGS iterations, or of Adam epochs.""",
     "tol": """tol : float, default={tol}
-        Tolerance on the projected gradient (L-BFGS-B's ``gtol``), as in
-        scikit-learn's ``MLPRegressor``.""",
+        Training stops, converged, once the loss has not improved by more
+        than ``tol`` (relatively) for ``n_iter_no_change`` iterations (Adam:
+        epochs) in a row; L-BFGS also stops when the projected gradient falls
+        below ``tol`` (L-BFGS-B's ``gtol``). With early stopping, the same
+        rule applies to the held-out loss.""",
     "max_fun": """max_fun : int, default={max_fun}
-        Maximum number of loss-and-gradient evaluations.""",
-    "early_stopping": """early_stopping : bool, default={early_stopping}
+        Maximum number of loss-and-gradient evaluations (L-BFGS only).""",
+    "batch_size": """batch_size : int or "auto", default="{batch_size}"
+        Rows per Adam step (``solver="adam"`` and ``partial_fit``);
+        ``"auto"`` is ``min(200, n_samples)``, and larger values are clipped
+        to ``n_samples``.""",
+    "learning_rate_init": """\
+learning_rate_init : float, default={learning_rate_init}
+        Adam's step size (``solver="adam"`` and ``partial_fit``), finite and
+        positive.""",
+    "early_stopping": """early_stopping : bool or "auto", default={early_stopping}
         If True, hold out ``validation_fraction`` of the samples and stop when
         their reconstruction error has not improved for ``n_iter_no_change``
-        iterations; the parameters with the best held-out error are kept.""",
+        iterations (Adam: epochs); the parameters with the best held-out error
+        are kept, the start included (so a PCA start is kept when training
+        never beats it on the held-out rows). ``"auto"``: up to 1,000 samples,
+        5-fold cross-validation chooses the number of iterations (0, the
+        start, included) by the one-standard-error rule on the rows' paired
+        errors, and the network is then trained on all samples for that many
+        iterations; above 1,000 samples, as True.""",
     "validation_fraction": """validation_fraction : float, default={validation_fraction}
-        Fraction of the samples held out when ``early_stopping=True``.""",
+        Fraction of the samples held out when early stopping holds out.""",
     "n_iter_no_change": """n_iter_no_change : int, default={n_iter_no_change}
-        Iterations without held-out improvement before early stopping.""",
+        Iterations (Adam: epochs) without an improvement of ``tol`` before
+        training stops (see ``tol`` and ``early_stopping``).""",
     "callback": """callback : callable or None, default={callback}
-        Called after each iteration as ``callback(iteration, loss, estimator)``
-        (``estimator.coefs_`` and ``intercepts_`` then hold the current
-        parameters); training stops when it returns True.""",
+        Called after each iteration (Adam: epoch) as ``callback(iteration,
+        loss, estimator)``, where ``estimator`` is a copy of the estimator
+        whose ``coefs_`` and ``intercepts_`` are the current parameters, its
+        own arrays (keeping or changing them never affects training);
+        training stops when it returns True. Read once per fit.""",
     "random_state": """random_state : int, RandomState instance or None, \
 default={random_state}
         Seeds the weight initialisation, the validation split and the noise.
@@ -101,20 +144,32 @@ ATTRIBUTES_DOC = """
         n_features)``.
     intercepts_ : list of ndarray
         Bias vectors, one per layer.
+    skip_coefs_ : list of ndarray
+        The linear skip path of ``init="pca"`` with hidden layers: the
+        matrices of shape (n_features, n_components) into the code layer and
+        (n_components, n_features) into the output; empty without it.
     layer_activations_ : tuple of str
         Activation of each layer, as fitted; inference reads these (and
         ``coefs_``), never the current parameters.
     n_iter_ : int
-        Number of L-BFGS iterations run (fine-tuning, after any pretraining).
+        Number of L-BFGS iterations (fine-tuning, after any pretraining) or
+        Adam epochs run; ``partial_fit`` adds one per call. With early
+        stopping the kept parameters may be an earlier iterate's, the
+        start's included; with the cross-validated choice it counts the
+        iterations the folds ran (the final fit on every row runs the chosen
+        number, ``loss_curve_`` holds its losses).
     loss_ : float
-        Final value of the objective (of the kept parameters).
+        Final value of the objective (of the kept parameters); for Adam, the
+        mean minibatch objective of the epoch.
     loss_curve_ : list of float
-        Objective after each L-BFGS iteration.
+        Objective after each L-BFGS iteration or Adam epoch.
     validation_scores_ : list of float or None
-        With ``early_stopping``, the held-out score (negative mean squared
-        reconstruction error per sample) after each iteration; else None.
+        With early stopping, the held-out score (negative mean squared
+        reconstruction error per sample) after each iteration (with
+        cross-validation, the mean over the folds); else None.
     best_validation_score_ : float or None
-        Best of ``validation_scores_``; None without ``early_stopping``.
+        Held-out score of the kept parameters (the start's, when it was
+        kept); None without early stopping.
     stopped_by_ : str or None
         Why training stopped before convergence or the iteration budget:
         ``"callback"``, ``"early_stopping"``, ``"interrupt"``; None otherwise.
@@ -126,11 +181,16 @@ ATTRIBUTES_DOC = """
 """
 
 
-def fill_docstring(doc: str, names: list[str], defaults: dict) -> str:
-    """Substitute the shared parameter entries and their defaults into ``doc``."""
+def fill_docstring(cls) -> None:
+    """Substitute the shared parameter entries, with ``cls``'s defaults in the
+    order of its signature, and the attributes into ``cls.__doc__``."""
+    if cls.__doc__ is None:  # python -OO
+        return
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    defaults = {p.name: p.default for p in params}
     fmt = {k: repr(v) if isinstance(v, str) else v for k, v in defaults.items()}
     fmt.update({k: v for k, v in defaults.items() if isinstance(v, str)})
-    params = "\n".join("    " + PARAMETER_DOCS[n].format(**fmt) for n in names)
-    return doc.replace("    {parameters}", params).replace(
+    entries = "\n".join("    " + PARAMETER_DOCS[p.name].format(**fmt) for p in params)
+    cls.__doc__ = cls.__doc__.replace("    {parameters}", entries).replace(
         "    {attributes}", ATTRIBUTES_DOC.strip("\n")
     )

@@ -17,7 +17,8 @@ and of the clean ``target``) is::
     J = 1/(2m) sum_i ||target_i - xhat(X_i)||^2 + alpha/(2m) sum ||W||^2
         + beta * sum_j KL(rho || rho_hat_j)
 
-where ``rho_hat_j`` is the mean activation of code unit ``j`` over the samples.
+where ``rho_hat_j`` is the mean activation of code unit ``j`` over the samples
+and the weight decay covers the layer matrices ``W``, not the skip path.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class Architecture:
     sizes: tuple[int, ...]
     activations: tuple[str, ...]
     tied: bool = False
+    skip: bool = False
 
     @property
     def n_layers(self) -> int:
@@ -58,8 +60,34 @@ class Architecture:
         return [(self.sizes[i], self.sizes[i + 1]) for i in range(n_free)]
 
     @property
-    def n_weights(self) -> int:
+    def skip_layers(self) -> tuple[tuple[int, int], ...]:
+        """``(target, source)`` 1-based layer pairs of the linear skip path.
+
+        Layer 0 is the input. With ``skip`` the code layer also receives
+        ``x @ S_enc`` and the output layer ``z @ S_dec``: a linear (PCA) path
+        beside the nonlinear branches.
+        """
+        if not self.skip:
+            return ()
+        return ((self.code_layer, 0), (self.n_layers, self.code_layer))
+
+    @property
+    def skip_shapes(self) -> list[tuple[int, int]]:
+        """Shapes of the free skip matrices (``S_dec = S_enc.T`` when tied)."""
+        pairs = self.skip_layers[:1] if self.tied else self.skip_layers
+        return [(self.sizes[s], self.sizes[t]) for t, s in pairs]
+
+    @property
+    def n_decayed(self) -> int:
+        """Number of weights under weight decay: the free weight matrices,
+        not the linear skip path (stored right after them), so that decay
+        shrinks the nonlinear branches towards the PCA path, never that
+        path itself."""
         return sum(a * b for a, b in self.weight_shapes)
+
+    @property
+    def n_weights(self) -> int:
+        return self.n_decayed + sum(a * b for a, b in self.skip_shapes)
 
     @property
     def n_params(self) -> int:
@@ -74,8 +102,13 @@ def make_architecture(
     code_activation: str,
     output_activation: str,
     tied: bool = False,
+    skip: bool = False,
 ) -> Architecture:
-    """Mirror the encoder ``n_features -> hidden -> n_components`` into a decoder."""
+    """Mirror the encoder ``n_features -> hidden -> n_components`` into a decoder.
+
+    ``skip`` adds the linear skip path (:attr:`Architecture.skip_layers`); it
+    needs at least one hidden layer (without one the network is that path).
+    """
     hidden = tuple(int(h) for h in hidden_layer_sizes)
     sizes = (n_features, *hidden, n_components, *hidden[::-1], n_features)
     acts = (
@@ -84,7 +117,23 @@ def make_architecture(
         + (activation,) * len(hidden)
         + (output_activation,)
     )
-    return Architecture(sizes=sizes, activations=acts, tied=tied)
+    if skip and not hidden:
+        raise ValueError("a skip path needs at least one hidden layer")
+    return Architecture(sizes=sizes, activations=acts, tied=tied, skip=skip)
+
+
+def _views(theta: np.ndarray, arch: Architecture):
+    """Views of ``theta``: free weights, free skip matrices, biases (in order)."""
+    views, pos = [], 0
+    for a, b in arch.weight_shapes + arch.skip_shapes:
+        views.append(theta[pos : pos + a * b].reshape(a, b))
+        pos += a * b
+    intercepts = []
+    for s in arch.sizes[1:]:
+        intercepts.append(theta[pos : pos + s])
+        pos += s
+    n_free = len(arch.weight_shapes)
+    return views[:n_free], views[n_free:], intercepts
 
 
 def unpack(
@@ -94,27 +143,49 @@ def unpack(
 
     With tied weights, decoder layer ``L + 1 - i`` gets ``W_i.T`` (a view).
     """
-    coefs, pos = [], 0
-    for a, b in arch.weight_shapes:
-        coefs.append(theta[pos : pos + a * b].reshape(a, b))
-        pos += a * b
+    coefs, _, intercepts = _views(theta, arch)
     if arch.tied:
         coefs += [W.T for W in coefs[::-1]]
-    intercepts = []
-    for s in arch.sizes[1:]:
-        intercepts.append(theta[pos : pos + s])
-        pos += s
     return coefs, intercepts
 
 
+def unpack_skips(theta: np.ndarray, arch: Architecture) -> list[np.ndarray]:
+    """Views of the skip matrices ``[S_enc, S_dec]`` (``[]`` without a skip
+    path); with tied weights ``S_dec`` is ``S_enc.T``."""
+    skips = _views(theta, arch)[1]
+    if arch.tied and skips:
+        skips.append(skips[0].T)
+    return skips
+
+
 def pack(
-    coefs: list[np.ndarray], intercepts: list[np.ndarray], arch: Architecture
+    coefs: list[np.ndarray],
+    intercepts: list[np.ndarray],
+    arch: Architecture,
+    skips: list[np.ndarray] = (),
 ) -> np.ndarray:
-    """The flat float64 vector of explicit ``coefs`` and ``intercepts``."""
-    free = coefs[: len(arch.weight_shapes)]
+    """The flat float64 vector of explicit ``coefs``, ``skips`` and ``intercepts``."""
+    free = list(coefs[: len(arch.weight_shapes)])
+    free += list(skips[: len(arch.skip_shapes)])
     return np.concatenate(
         [np.ravel(W) for W in free] + [np.ravel(b) for b in intercepts]
     ).astype(np.float64)
+
+
+def skip_terms(skips: list, n_layers: int, part: str = "network") -> list:
+    """The skip terms of :func:`forward` for the encoder, the decoder or the
+    whole ``network`` of ``n_layers`` layers: ``(target, source, S)`` with
+    0-based layer indices within that part, ``source=-1`` meaning the part's
+    input. ``skips`` is ``[S_enc, S_dec]`` or empty."""
+    if not len(skips):
+        return []
+    c = n_layers // 2
+    terms = {
+        "encoder": [(c - 1, -1, skips[0])],
+        "decoder": [(n_layers - c - 1, -1, skips[1])],
+        "network": [(c - 1, -1, skips[0]), (n_layers - 1, c - 1, skips[1])],
+    }
+    return terms[part]
 
 
 def init_params(
@@ -155,25 +226,39 @@ def forward(
     intercepts: list[np.ndarray],
     activations: tuple[str, ...],
     out: list[np.ndarray] | None = None,
+    skips: list = (),
+    keep: bool = True,
 ) -> list[np.ndarray]:
     """Propagate ``X`` through the given layers; return every layer's output.
 
-    ``X`` may be a scipy sparse matrix (only the first product touches it).
+    ``X`` may be a scipy sparse matrix (only the first products touch it).
     With ``out``, layer outputs are written into those preallocated arrays.
+    ``skips`` holds ``(target, source, S)`` terms (:func:`skip_terms`):
+    layer ``target`` adds ``A_source @ S`` (``source=-1``: ``X``) before its
+    activation. With ``keep=False`` an output is dropped (``None`` in the
+    list) once no later layer reads it, so inference holds at most two
+    layers (plus a skip source) at a time.
     """
+    sources = {s for _, s, _ in skips}
+    extra = {t: (s, S) for t, s, S in skips}
     A = X
     outputs = []
     for i, (W, b, name) in enumerate(zip(coefs, intercepts, activations)):
         A = _matmul(A, W, None if out is None else out[i])
+        if i in extra:
+            s, S = extra[i]
+            A += _matmul(X if s < 0 else outputs[s], S, None)
         A += b
         ACTIVATIONS[name](A)
+        if not keep and i > 0 and i - 1 not in sources:
+            outputs[i - 1] = None
         outputs.append(A)
     return outputs
 
 
-def predict(X, coefs, intercepts, activations) -> np.ndarray:
-    """Output of the last of the given layers, allocating only what it needs."""
-    return forward(X, coefs, intercepts, activations)[-1]
+def predict(X, coefs, intercepts, activations, skips=()) -> np.ndarray:
+    """Output of the last of the given layers, keeping only live layers."""
+    return forward(X, coefs, intercepts, activations, skips=skips, keep=False)[-1]
 
 
 def _subtract_target(D: np.ndarray, target) -> None:
@@ -186,12 +271,21 @@ def _subtract_target(D: np.ndarray, target) -> None:
         np.subtract(D, target, out=D)
 
 
-def sq_errors(X, coefs, intercepts, activations) -> np.ndarray:
+def sq_errors(X, coefs, intercepts, activations, skips=()) -> np.ndarray:
     """``||x - x_hat||^2`` of each row of ``X`` (dense or sparse) through the
     given layers, which must map ``X``'s features back to themselves."""
-    R = predict(X, coefs, intercepts, activations)
+    R = predict(X, coefs, intercepts, activations, skips)
     _subtract_target(R, X)
     return np.einsum("ij,ij->i", R, R)
+
+
+def row_sq_errors(theta: np.ndarray, arch: Architecture, X) -> np.ndarray:
+    """:func:`sq_errors` of the rows of ``X`` for the network ``theta``,
+    evaluated in ``X``'s dtype."""
+    theta = np.asarray(theta, dtype=X.dtype)
+    coefs, intercepts = unpack(theta, arch)
+    skips = skip_terms(unpack_skips(theta, arch), arch.n_layers)
+    return sq_errors(X, coefs, intercepts, arch.activations, skips)
 
 
 def _sq_norm(A: np.ndarray) -> float:
@@ -229,10 +323,10 @@ class Workspace:
         self.theta = np.empty(arch.n_params, self.dtype)
         self.grad = np.empty(arch.n_params, self.dtype)
         self.coefs, self.intercepts = unpack(self.theta, arch)
-        gcoefs, self.gintercepts = unpack(self.grad, arch)
+        self.skips = skip_terms(unpack_skips(self.theta, arch), arch.n_layers)
         # With tied weights the decoder gradient views would alias the encoder's
         # transposes; the backward pass adds into those, so keep only free ones.
-        self.gcoefs = gcoefs[: len(arch.weight_shapes)]
+        self.gcoefs, self.gskips, self.gintercepts = _views(self.grad, arch)
 
     def scratch(self, width: int) -> np.ndarray:
         """A C-contiguous ``(n_samples, width)`` view of the scratch block."""
@@ -262,7 +356,7 @@ def backprop(
     coefs, intercepts = ws.coefs, ws.intercepts
     acts = ws.acts
     n = X.shape[0]
-    forward(X, coefs, intercepts, arch.activations, out=acts)
+    forward(X, coefs, intercepts, arch.activations, out=acts, skips=ws.skips)
 
     kl, code_grad = 0.0, None
     if sparsity_weight > 0:
@@ -287,10 +381,23 @@ def backprop(
         out *= R
 
     n_free = len(ws.gcoefs)
+    if arch.skip:
+        # output layer's skip from the code layer, while the code layer still
+        # holds its activations (with tied weights: the transpose, for S_enc)
+        D_out, Z = acts[L - 1], acts[c - 1]
+        if arch.tied:
+            np.matmul(D_out.T, Z, out=ws.gskips[0])
+        else:
+            np.matmul(Z.T, D_out, out=ws.gskips[1])
     for layer in range(L, 0, -1):  # 1-based layer index
         D = acts[layer - 1]  # holds this layer's delta now
         A_prev = X if layer == 1 else acts[layer - 2]
         np.dot(ws.ones, D, out=ws.gintercepts[layer - 1])
+        if arch.skip and layer == c:  # the code layer's skip from the input
+            if arch.tied:
+                ws.gskips[0] += _matmul(X.T, D, None)
+            else:
+                _matmul(X.T, D, ws.gskips[0])
         if layer > n_free:
             # tied decoder layer, weights W_i.T with i = L + 1 - layer: the
             # gradient for W_i is the transpose, written first (decoder runs first)
@@ -305,6 +412,8 @@ def backprop(
             name = arch.activations[layer - 2]
             T = A_prev if name == "identity" else ws.scratch(A_prev.shape[1])
             np.matmul(D, coefs[layer - 1].T, out=T)
+            if layer - 1 == c and arch.skip:  # the output's skip reads the code
+                T += acts[L - 1] @ ws.skips[-1][2].T
             if layer - 1 == c and code_grad is not None:
                 T += code_grad
             if DERIVATIVES[name](A_prev):
@@ -330,7 +439,7 @@ def loss_grad(
     m = X.shape[0]
     sse, kl = backprop(X, target, ws, sparsity_weight, sparsity_target)
     g = ws.grad
-    nw = ws.arch.n_weights
+    nw = ws.arch.n_decayed
     w = ws.theta[:nw]
     loss = 0.5 * sse
     if alpha > 0:

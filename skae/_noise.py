@@ -6,6 +6,8 @@ Each function returns a new corrupted array and never modifies its input.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -99,3 +101,24 @@ def corrupt(X, noise: str, level: float, n_corruptions: int, rng, **kwargs):
     if n_corruptions == 1:
         return copies[0], X
     return np.vstack(copies), np.tile(X, (n_corruptions, 1))
+
+
+@dataclass(frozen=True)
+class NoiseSpec:
+    """How a denoising fit corrupts its training input: a plain value the fit
+    pipeline and the data backends read (``None`` where nothing is corrupted)."""
+
+    kind: str
+    level: float
+    n_corruptions: int = 1
+
+    @property
+    def active(self) -> bool:
+        """Whether the input really changes (a zero level corrupts nothing)."""
+        return self.level > 0
+
+    def pair(self, X, rng, low=None, high=None):
+        """``(inputs, targets)`` of :func:`corrupt` for this specification."""
+        return corrupt(
+            X, self.kind, self.level, self.n_corruptions, rng, low=low, high=high
+        )

@@ -12,37 +12,11 @@ Each stage uses the same objective and the same L-BFGS wrapper as a full fit.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 
 import numpy as np
 
-from skae._network import (
-    Architecture,
-    Workspace,
-    init_params,
-    loss_grad,
-    predict,
-    unpack,
-)
+from skae._network import Architecture, init_params, predict, unpack
 from skae._optimize import minimize_lbfgs
-
-
-def in_memory_objective(inputs, targets, stage, beta, *, alpha, sparsity_target):
-    """The objective of one stage on arrays held in memory."""
-    ws = Workspace(stage, inputs.shape[0], inputs.dtype)
-    return partial(
-        loss_grad,
-        X=inputs,
-        target=targets,
-        ws=ws,
-        alpha=alpha,
-        sparsity_weight=beta,
-        sparsity_target=sparsity_target,
-    )
-
-
-def _column_mean(A) -> np.ndarray:
-    return np.asarray(A.mean(axis=0)).ravel()
 
 
 def greedy_pretrain(
@@ -57,8 +31,8 @@ def greedy_pretrain(
     tol: float,
     sparsity_weight: float,
     make_objective: Callable,
+    column_mean: Callable,
     encode: Callable = predict,
-    column_mean: Callable = _column_mean,
     verbose: int = 0,
 ) -> np.ndarray:
     """Initial parameters for ``arch`` from greedy layer-wise pretraining.
@@ -66,8 +40,9 @@ def greedy_pretrain(
     How a stage is evaluated is the caller's: ``make_objective(inputs,
     targets, stage, beta)`` returns its ``fun(theta) -> (loss, grad)``,
     ``encode(inputs, coefs, intercepts, activations)`` maps the stage's inputs
-    to its codes and ``column_mean`` averages them (arrays in memory by
-    default; the dask fit passes chunked versions of all three).
+    to its codes (in memory by default) and ``column_mean`` averages them:
+    the data backend's :meth:`pretrain_hooks` (:mod:`skae._memory`,
+    :mod:`skae._dask`).
     """
     L, c = arch.n_layers, arch.code_layer
     theta = init_params(arch, rng, output_bias=output_bias)

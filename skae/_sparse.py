@@ -1,6 +1,5 @@
 """The classic sparse autoencoder, for feature extraction."""
 
-from skae._autoencoder import _NAMES
 from skae._base import BaseAutoencoder
 from skae._docstrings import fill_docstring
 
@@ -55,12 +54,16 @@ class SparseAutoencoder(BaseAutoencoder):
         tied_weights=False,
         pretrain=None,
         pretrain_max_iter=100,
+        init="pca",
+        solver="auto",
         max_iter=500,
         tol=1e-4,
         max_fun=15000,
-        early_stopping=False,
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        early_stopping="auto",
         validation_fraction=0.1,
-        n_iter_no_change=10,
+        n_iter_no_change=20,
         callback=None,
         random_state=None,
         verbose=0,
@@ -78,9 +81,13 @@ class SparseAutoencoder(BaseAutoencoder):
             tied_weights=tied_weights,
             pretrain=pretrain,
             pretrain_max_iter=pretrain_max_iter,
+            init=init,
+            solver=solver,
             max_iter=max_iter,
             tol=tol,
             max_fun=max_fun,
+            batch_size=batch_size,
+            learning_rate_init=learning_rate_init,
             early_stopping=early_stopping,
             validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change,
@@ -91,6 +98,4 @@ class SparseAutoencoder(BaseAutoencoder):
         )
 
 
-SparseAutoencoder.__doc__ = fill_docstring(
-    SparseAutoencoder.__doc__, _NAMES, SparseAutoencoder().get_params()
-)
+fill_docstring(SparseAutoencoder)

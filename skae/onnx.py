@@ -82,6 +82,7 @@ _KNOWN_FITTED = frozenset(
         "coefs_",
         "intercepts_",
         "layer_activations_",
+        "skip_coefs_",
         "n_features_in_",
         "feature_names_in_",
         "n_iter_",
@@ -161,9 +162,14 @@ def _read_network(estimator) -> _Network:
         )
     ]
     c = len(layers) // 2
-    # The linear skip path, once the estimator has one, is read here and passed
-    # as skip_encoder= / skip_decoder=: _Graph already adds both terms.
-    return _Network(encoder=tuple(layers[:c]), decoder=tuple(layers[c:]))
+    skips = [np.asarray(S) for S in estimator.skip_coefs_]  # [] without one
+    skip_encoder, skip_decoder = skips or (None, None)
+    return _Network(
+        encoder=tuple(layers[:c]),
+        decoder=tuple(layers[c:]),
+        skip_encoder=skip_encoder,
+        skip_decoder=skip_decoder,
+    )
 
 
 # ------------------------------------------------------------------ the graph

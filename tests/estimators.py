@@ -44,4 +44,8 @@ ESTIMATORS = [
     ),
     SparseAutoencoder(n_components=8, **SMALL),
     SparseAutoencoder(n_components=8, tied_weights=True, activation="relu", **SMALL),
+    AutoencoderTransformer(hidden_layer_sizes=(6,), solver="adam", **SMALL),
+    DenoisingAutoencoder(
+        noise="masking", hidden_layer_sizes=(6,), solver="adam", batch_size=16, **SMALL
+    ),
 ]

@@ -4,7 +4,6 @@ Denoising, sparse, tied and stacked autoencoders, and the one thing no
 autoencoder can do: find structure in pure noise.
 """
 
-
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits, load_sample_images

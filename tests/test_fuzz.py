@@ -310,9 +310,12 @@ def test_fuzz_partial_fit(X, est, n_calls, batch_size, learning_rate):
 
     def fit(est, X):
         for _ in range(n_calls):
-            est.partial_fit(X, batch_size=batch_size, learning_rate=learning_rate)
+            est.partial_fit(X)
 
-    check_fit_or_clear_error(est.set_params(early_stopping=False), X, fit)
+    est.set_params(
+        early_stopping=False, batch_size=batch_size, learning_rate_init=learning_rate
+    )
+    check_fit_or_clear_error(est, X, fit)
 
 
 _FITTED = {}

@@ -14,6 +14,7 @@ from skae._network import (
     make_architecture,
     pack,
     unpack,
+    unpack_skips,
 )
 from skae._noise import NOISES, corrupt
 
@@ -156,3 +157,83 @@ def test_logistic_does_not_overflow():
     with np.errstate(all="raise"):
         ACTIVATIONS["logistic"](z)
     np.testing.assert_array_equal(z, [0.0, 0.0, 0.5, 1.0, 1.0])
+
+
+@pytest.mark.parametrize("tied", [False, True])
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("activation", ACTS)
+def test_skip_path_gradient_matches_finite_differences(activation, tied, sparse):
+    X = np.random.RandomState(2).uniform(size=(12, 5))
+    X[X < 0.4] = 0.0
+    if sparse:
+        X = sp.csr_matrix(X)
+    for code, hidden in [("identity", (4,)), ("logistic", (4, 3))]:
+        arch = make_architecture(
+            5, hidden, 2, activation, code, "identity", tied=tied, skip=True
+        )
+        assert len(unpack_skips(np.zeros(arch.n_params), arch)) == 2
+        beta = 0.3 if code == "logistic" else 0.0
+        _check_gradient(arch, X, alpha=0.2, sparsity_weight=beta)
+
+
+def test_moments_add_up_and_match_pca():
+    from sklearn.decomposition import PCA
+
+    from skae._pca import moments, principal_axes
+
+    X = np.random.RandomState(3).normal(size=(40, 6)) @ np.diag([5, 4, 3, 2, 1, 0.5])
+    stats = moments(X[:15]) + moments(sp.csr_matrix(X[15:]))
+    mean, V = principal_axes(stats, 3)
+    pca = PCA(3).fit(X)
+    np.testing.assert_allclose(mean, pca.mean_, rtol=1e-12)
+    np.testing.assert_allclose(np.abs(V @ pca.components_.T), np.eye(3), atol=1e-10)
+
+
+def _pca_error(X, k):
+    from sklearn.decomposition import PCA
+
+    pca = PCA(k).fit(X)
+    R = X - pca.inverse_transform(pca.transform(X))
+    return np.einsum("ij,ij->i", R, R).mean()
+
+
+@pytest.mark.parametrize(
+    "hidden, tied, activation",
+    [
+        ((), False, "tanh"),
+        ((), True, "tanh"),
+        ((6,), False, "tanh"),
+        ((6, 4), True, "logistic"),
+        ((6,), True, "relu"),
+        ((7, 5), False, "relu"),
+    ],
+)
+def test_pca_start_reconstructs_as_pca(hidden, tied, activation):
+    from skae._network import (
+        row_sq_errors,
+    )
+    from skae._pca import moments, pca_params, principal_axes
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, 8)) @ rng.normal(size=(8, 8)) + 3.0
+    k = 3
+    arch = make_architecture(
+        8, hidden, k, activation, "identity", "identity", tied=tied, skip=bool(hidden)
+    )
+    mean, V = principal_axes(moments(X), k)
+    theta = pca_params(arch, rng, mean, V)
+    err = row_sq_errors(theta, arch, X).mean()
+    np.testing.assert_allclose(err, _pca_error(X, k), rtol=1e-9)
+    # PCA is stationary for the linear path (the residual is orthogonal to
+    # its axes). Untied, the decoder branch's last layer still has a gradient,
+    # so the branches are trainable from the start; tied, that layer is the
+    # encoder's first transposed and the whole start is stationary, which is
+    # why estimators fall back to a random start for tied deep networks.
+    ws = Workspace(arch, X.shape[0], np.float64)
+    grad = loss_grad(theta, X, X, ws)[1]
+    if hidden:
+        branch = np.abs(np.concatenate([g.ravel() for g in unpack(grad, arch)[0]]))
+        if tied:
+            assert branch.max() < 1e-12
+        else:
+            assert branch.max() > 1e-3

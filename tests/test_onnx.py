@@ -337,8 +337,8 @@ def test_unknown_fitted_attribute_is_refused(registered):
     it has not learned) stops the export instead of being left out."""
     estimator, X = _fitted(0, "random")
     estimator = copy.deepcopy(estimator)
-    estimator.skip_coefs_ = [np.zeros((X.shape[1], 2)), np.zeros((2, X.shape[1]))]
-    with pytest.raises(NotImplementedError, match="skip_coefs_"):
+    estimator.residual_coefs_ = [np.zeros((X.shape[1], 2))]
+    with pytest.raises(NotImplementedError, match="residual_coefs_"):
         _session(estimator, X.astype(np.float32))
 
 

@@ -1,4 +1,9 @@
-"""Issue 5: ``partial_fit``, minibatch Adam for data that arrives in pieces."""
+"""Issue 5: ``partial_fit``, minibatch Adam for data that arrives in pieces.
+
+Since issue 10, ``partial_fit(X)`` is one epoch of the ``solver="adam"`` fit;
+its hyperparameters are constructor parameters (``batch_size``,
+``learning_rate_init``), as in ``MLPRegressor``.
+"""
 
 import pickle
 import warnings
@@ -10,7 +15,7 @@ from numpy.testing import assert_allclose
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from skae import AutoencoderTransformer, DenoisingAutoencoder, SparseAutoencoder
-from skae._network import Workspace, init_params, loss_grad
+from skae._network import Workspace, init_params, loss_grad, make_architecture
 
 
 @pytest.fixture(scope="module")
@@ -22,12 +27,15 @@ def stream():
     return pieces
 
 
+ADAM = dict(batch_size=50, learning_rate_init=3e-3, random_state=0)
+
+
 @pytest.mark.parametrize(
     "est",
     [
-        AutoencoderTransformer(3, hidden_layer_sizes=(16,), random_state=0),
-        DenoisingAutoencoder(3, hidden_layer_sizes=(16,), random_state=0),
-        SparseAutoencoder(12, sparsity_weight=0.1, random_state=0),
+        AutoencoderTransformer(3, hidden_layer_sizes=(16,), **ADAM),
+        DenoisingAutoencoder(3, hidden_layer_sizes=(16,), **ADAM),
+        SparseAutoencoder(12, sparsity_weight=0.1, **ADAM),
     ],
     ids=["plain", "denoising", "sparse"],
 )
@@ -35,7 +43,7 @@ def test_passes_decrease_the_loss(stream, est):
     X = np.vstack(stream[:4])
     before = None
     for _ in range(8):
-        est.partial_fit(X, batch_size=50, learning_rate=3e-3)
+        est.partial_fit(X)
         if before is None:
             before = est.score(X)
     assert est.n_iter_ == 8
@@ -47,12 +55,14 @@ def test_passes_decrease_the_loss(stream, est):
 
 def test_loop_over_chunks_of_a_stream_and_transform_in_between(stream):
     X_test = stream[-1]
-    est = AutoencoderTransformer(3, hidden_layer_sizes=(16,), random_state=0)
+    est = AutoencoderTransformer(
+        3, hidden_layer_sizes=(16,), batch_size=25, learning_rate_init=3e-3
+    ).set_params(random_state=0)
     with pytest.raises(NotFittedError):
         est.transform(X_test)
     scores = []
     for piece in stream[:-1]:
-        est.partial_fit(piece, batch_size=25, learning_rate=3e-3)
+        est.partial_fit(piece)
         Z = est.transform(X_test)  # usable after every piece
         assert Z.shape == (250, 3)
         scores.append(est.score(X_test))
@@ -69,11 +79,16 @@ def test_first_step_is_adam_on_the_fit_objective(stream):
     X = stream[0]
     alpha, lr = 0.3, 1e-3
     est = AutoencoderTransformer(
-        3, hidden_layer_sizes=(5,), alpha=alpha, random_state=0
+        3,
+        hidden_layer_sizes=(5,),
+        alpha=alpha,
+        batch_size=len(X),
+        learning_rate_init=lr,
+        random_state=0,
     )
-    est.partial_fit(X, batch_size=len(X), learning_rate=lr)
+    est.partial_fit(X)
 
-    arch = est._architecture(X.shape[1])
+    arch = make_architecture(X.shape[1], (5,), 3, "tanh", "identity", "identity")
     theta0 = init_params(arch, np.random.RandomState(0), output_bias=X.mean(axis=0))
     loss, grad = loss_grad(theta0, X, X, Workspace(arch, len(X), X.dtype), alpha)
     expected = theta0 - lr * grad / (np.abs(grad) + 1e-8 / np.sqrt(1e-3))
@@ -85,7 +100,7 @@ def test_first_step_is_adam_on_the_fit_objective(stream):
 def test_refines_a_fitted_estimator_and_fit_restarts_the_stream(stream):
     X = np.vstack(stream[:4])
     est = AutoencoderTransformer(
-        3, hidden_layer_sizes=(16,), max_iter=5, random_state=0
+        3, hidden_layer_sizes=(16,), max_iter=5, batch_size=50, random_state=0
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -93,9 +108,9 @@ def test_refines_a_fitted_estimator_and_fit_restarts_the_stream(stream):
     after_fit = est.score(X)
     coefs = [W.copy() for W in est.coefs_]
     for _ in range(3):
-        est.partial_fit(X, batch_size=50)
+        est.partial_fit(X)
     assert est.n_iter_ == 3  # passes of this stream
-    assert est._stream_state.t == 3 * 20  # Adam steps continue across calls
+    assert est._adam_state["t"] == 3 * 20  # Adam steps continue across calls
     assert est.score(X) > after_fit
     # continued from the fitted parameters, not from a fresh initialisation
     assert np.abs(est.coefs_[0] - coefs[0]).max() < 0.1
@@ -103,8 +118,8 @@ def test_refines_a_fitted_estimator_and_fit_restarts_the_stream(stream):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X)  # a new fit discards the Adam moments
-    est.partial_fit(X, batch_size=50)
-    assert est._stream_state.t == 20
+    est.partial_fit(X)
+    assert est._adam_state["t"] == 20
     assert est.n_iter_ == 1
 
 
@@ -119,14 +134,17 @@ def test_pickled_stream_resumes_identically(stream):
 
 
 def test_dask_array_streams_chunk_by_chunk(stream):
+    """One pass over a dask array visits its chunks in order, as one
+    partial_fit call per chunk does (same Adam state, same generator)."""
     da = pytest.importorskip("dask.array")
     X = np.vstack(stream[:4])
     kw = dict(n_components=3, hidden_layer_sizes=(8,), random_state=0)
-    one_pass = AutoencoderTransformer(**kw).partial_fit(da.from_array(X, chunks=250))
-    per_chunk = AutoencoderTransformer(**kw)
+    one_pass = AutoencoderTransformer(**kw).partial_fit(X)
+    per_chunk = AutoencoderTransformer(**kw).partial_fit(X)
+    one_pass.partial_fit(da.from_array(X, chunks=250))
     for piece in stream[:4]:
         per_chunk.partial_fit(piece)
-    assert one_pass.n_iter_ == 1 and per_chunk.n_iter_ == 4
+    assert one_pass.n_iter_ == 2 and per_chunk.n_iter_ == 5
     for A, B in zip(one_pass.coefs_, per_chunk.coefs_):
         assert_allclose(A, B, rtol=1e-12, atol=1e-14)
 
@@ -147,24 +165,37 @@ def test_dtypes_sparse_input_and_errors(stream):
 
     bad = AutoencoderTransformer(3, random_state=0)
     with pytest.raises(ValueError, match="batch_size"):
-        bad.partial_fit(X, batch_size=0)
+        bad.set_params(batch_size=0).partial_fit(X)
+    bad.set_params(batch_size="auto")
     with pytest.raises(ValueError, match="NaN"):
         bad.partial_fit(np.full((5, 10), np.nan))
     assert not hasattr(bad, "n_features_in_")  # a failed first call leaves nothing
 
 
-def test_callback_can_stop_a_pass(stream):
+def test_callback_runs_once_per_pass_and_can_stop(stream):
+    """The callback runs after each epoch, partial_fit's pass included, with
+    the stream's pass count; returning True marks the pass as stopped."""
     seen = []
 
-    def callback(step, loss, est):
-        seen.append((step, loss, est.coefs_[0].copy()))
-        return step == 3
+    def callback(epoch, loss, est):
+        seen.append((epoch, loss, est.coefs_[0].copy()))
+        return epoch == 3
 
-    est = AutoencoderTransformer(3, hidden_layer_sizes=(5,), callback=callback)
-    est.partial_fit(stream[0], batch_size=10)
+    est = AutoencoderTransformer(
+        3, hidden_layer_sizes=(5,), batch_size=10, callback=callback
+    )
+    for _ in range(3):
+        est.partial_fit(stream[0])
     assert [s for s, _, _ in seen] == [1, 2, 3]
     assert est.stopped_by_ == "callback"
+    assert [loss for _, loss, _ in seen] == est.loss_curve_
     assert_allclose(est.coefs_[0], seen[-1][2])
+
+    seen.clear()
+    est = AutoencoderTransformer(
+        3, hidden_layer_sizes=(5,), solver="adam", callback=callback
+    ).fit(stream[0])
+    assert est.n_iter_ == 3 and est.stopped_by_ == "callback"
 
 
 def test_fit_after_partial_fit_drops_the_stream_state():

@@ -20,7 +20,8 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-import skae._pretrain
+import skae._fit
+import skae._memory
 from skae import AutoencoderTransformer, DenoisingAutoencoder, SparseAutoencoder
 from skae._activations import ACTIVATIONS
 from skae._base import _FITTED_ATTRIBUTES
@@ -145,16 +146,24 @@ def test_line_search_backtracks_over_overflowing_trial_points():
     assert np.isfinite(res.loss)
 
 
-def _poison_objective(est, from_eval, loss_value, grad_value):
-    """Make ``est``'s objective return ``loss_value`` (and a gradient times
+def _wrap_objective(monkeypatch, wrap):
+    """Make every in-memory L-BFGS objective built from now on
+    ``wrap(fun, count)``, through the documented seam
+    ``skae._memory.ArrayData.objective`` (``count[0]`` counts evaluations)."""
+    original = skae._memory.ArrayData.objective
+
+    def objective(self, *args, **kwargs):
+        return wrap(original(self, *args, **kwargs), [0])
+
+    monkeypatch.setattr(skae._memory.ArrayData, "objective", objective)
+
+
+def _poison_objective(monkeypatch, from_eval, loss_value, grad_value):
+    """The objective returns ``loss_value`` (and a gradient times
     ``grad_value``) from its ``from_eval``-th evaluation on: a run whose
     parameters have blown up."""
-    original = est._objective
 
-    def objective(*args, **kwargs):
-        fun = original(*args, **kwargs)
-        count = [0]
-
+    def wrap(fun, count):
         def poisoned(theta):
             count[0] += 1
             loss, grad = fun(theta)
@@ -165,18 +174,17 @@ def _poison_objective(est, from_eval, loss_value, grad_value):
 
         return poisoned
 
-    est._objective = objective
-    return est
+    _wrap_objective(monkeypatch, wrap)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf], ids=["nan", "inf"])
 @pytest.mark.parametrize("cls", ESTIMATOR_CLASSES)
-def test_divergence_mid_run_is_a_clear_value_error(cls, bad, X_small):
+def test_divergence_mid_run_is_a_clear_value_error(cls, bad, X_small, monkeypatch):
     """Loss and gradient turning non-finite during the run (after three good
     evaluations): fit raises a ValueError saying training diverged, warns
     nothing else, and leaves the (previously fitted) estimator unfitted."""
     est = cls(hidden_layer_sizes=(4,), max_iter=50, random_state=0).fit(X_small)
-    _poison_objective(est, 4, bad, bad)
+    _poison_objective(monkeypatch, 4, bad, bad)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with pytest.raises(ValueError, match="diverged"):
@@ -185,12 +193,13 @@ def test_divergence_mid_run_is_a_clear_value_error(cls, bad, X_small):
 
 
 @pytest.mark.parametrize("cls", ESTIMATOR_CLASSES)
-def test_non_finite_gradient_with_finite_loss_never_gives_nan_parameters(cls, X_small):
+def test_non_finite_gradient_with_finite_loss_never_gives_nan_parameters(
+    cls, X_small, monkeypatch
+):
     """A gradient that overflows while the loss stays finite (the gradient
     norm is checked too): either a clear error or finite parameters."""
-    est = _poison_objective(
-        cls(hidden_layer_sizes=(4,), max_iter=30, random_state=0), 4, 1.0, np.nan
-    )
+    est = cls(hidden_layer_sizes=(4,), max_iter=30, random_state=0)
+    _poison_objective(monkeypatch, 4, 1.0, np.nan)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         try:
@@ -406,7 +415,7 @@ def _check_input_untouched(name, X):
 
 
 @pytest.mark.parametrize("name", ["plain", "masking", "sparse", "early-stopping"])
-def test_failed_refit_leaves_estimator_clearly_unfitted(name, X_small):
+def test_failed_refit_leaves_estimator_clearly_unfitted(name, X_small, monkeypatch):
     """A fit that fails on a previously fitted estimator (bad data, a bad
     parameter, or divergence) leaves no fitted attribute behind."""
     est = make_estimator(name).fit(X_small)
@@ -427,7 +436,7 @@ def test_failed_refit_leaves_estimator_clearly_unfitted(name, X_small):
     assert_unfitted(est)
 
     est.set_params(warm_start=False).fit(X_small)
-    _poison_objective(est, 4, np.nan, np.nan)
+    _poison_objective(monkeypatch, 4, np.nan, np.nan)
     with pytest.raises(ValueError, match="diverged"):
         est.fit(X_small)
     assert_unfitted(est)
@@ -561,13 +570,8 @@ def test_keyboard_interrupt_in_callback_keeps_last_completed_iterate(name, X_sma
     assert np.isfinite(est.score_samples(X_small)).all()
 
 
-def _interrupting_objective(est, at_eval):
-    original = est._objective
-
-    def objective(*args, **kwargs):
-        fun = original(*args, **kwargs)
-        count = [0]
-
+def _interrupting_objective(monkeypatch, at_eval):
+    def wrap(fun, count):
         def interrupted(theta):
             count[0] += 1
             if count[0] == at_eval:
@@ -576,20 +580,19 @@ def _interrupting_objective(est, at_eval):
 
         return interrupted
 
-    est._objective = objective
-    return est
+    _wrap_objective(monkeypatch, wrap)
 
 
 @pytest.mark.parametrize("at_eval", [1, 2])
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_keyboard_interrupt_before_any_iteration_leaves_estimator_unfitted(
-    name, at_eval, X_small
+    name, at_eval, X_small, monkeypatch
 ):
     """KeyboardInterrupt raised inside the objective before the first
     iteration completes propagates, and the estimator, even if previously
     fitted, is left unfitted (never half-updated)."""
     est = make_estimator(name).fit(X_small)
-    _interrupting_objective(est, at_eval)
+    _interrupting_objective(monkeypatch, at_eval)
     with pytest.raises(KeyboardInterrupt) as info:
         est.fit(X_small)
     assert_unfitted(est)
@@ -599,10 +602,13 @@ def test_keyboard_interrupt_before_any_iteration_leaves_estimator_unfitted(
 
 
 @pytest.mark.parametrize("name", ["plain", "gaussian", "sparse"])
-def test_keyboard_interrupt_in_objective_after_some_iterations(name, X_small):
+def test_keyboard_interrupt_in_objective_after_some_iterations(
+    name, X_small, monkeypatch
+):
     """KeyboardInterrupt raised inside the objective mid-run (in a line
     search) keeps the last completed iterate, with the warning."""
-    est = _interrupting_objective(make_estimator(name, max_iter=50), 10)
+    est = make_estimator(name, max_iter=50)
+    _interrupting_objective(monkeypatch, 10)
     with pytest.warns(UserWarning, match="interrupted"):
         est.fit(X_small)
     assert est.stopped_by_ == "interrupt"
@@ -617,7 +623,7 @@ def test_keyboard_interrupt_during_pretraining_stops_the_whole_fit(
     """Ctrl-C during a greedy pretraining stage stops the fit (it does not
     silently carry on to fine-tuning) and leaves the estimator unfitted."""
     calls = {"n": 0}
-    original = skae._pretrain.loss_grad
+    original = skae._memory.loss_grad
 
     def loss_grad(*args, **kwargs):
         calls["n"] += 1
@@ -625,7 +631,7 @@ def test_keyboard_interrupt_during_pretraining_stops_the_whole_fit(
             raise KeyboardInterrupt
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(skae._pretrain, "loss_grad", loss_grad)
+    monkeypatch.setattr(skae._memory, "loss_grad", loss_grad)
     est = make_estimator("deep-greedy-tied", pretrain_max_iter=20)
     fine_tuned = []
     est.set_params(callback=lambda *a: fine_tuned.append(1))
@@ -644,28 +650,42 @@ def test_keyboard_interrupt_during_pretraining_stops_the_whole_fit(
 
 @pytest.mark.parametrize("exc", [KeyboardInterrupt, RuntimeError])
 @pytest.mark.parametrize("name", ["plain", "masking", "sparse"])
-def test_failed_partial_fit_leaves_previous_state_intact(name, exc, X_small):
-    """A partial_fit call that fails mid-pass (here the callback raises after
-    a few Adam steps) leaves the estimator exactly as the previous call left
-    it, parameters and stream state consistent, never half-updated."""
-    est = make_estimator(name)
-    est.partial_fit(X_small, batch_size=10)
+def test_failed_partial_fit_leaves_previous_state_intact(
+    name, exc, X_small, monkeypatch
+):
+    """A partial_fit call that fails mid-pass (here the minibatch objective
+    raises at the third Adam step, through the seam
+    ``skae._fit.batch_objective``) leaves the estimator exactly as the
+    previous call left it, parameters and stream state consistent, never
+    half-updated."""
+    est = make_estimator(name, batch_size=10)
+    est.partial_fit(X_small)
     before = _params(est)
     n_iter, curve = est.n_iter_, list(est.loss_curve_)
+    original = skae._fit.batch_objective
 
-    def callback(step, loss, est_):
-        if step == est_._stream_state.t + 3 or step > 8:
-            raise exc
+    def failing(*args, **kwargs):
+        fun, count = original(*args, **kwargs), [0]
 
+        def batch_fun(theta, batch):
+            count[0] += 1
+            if count[0] == 3:
+                raise exc
+            return fun(theta, batch)
+
+        return batch_fun
+
+    monkeypatch.setattr(skae._fit, "batch_objective", failing)
     with pytest.raises(exc):
-        est.set_params(callback=callback).partial_fit(X_small, batch_size=10)
+        est.partial_fit(X_small)
+    monkeypatch.undo()
     np.testing.assert_array_equal(_params(est), before)
     assert est.n_iter_ == n_iter and est.loss_curve_ == curve
     # the stream resumes from that state as if the failed call never happened
-    est.set_params(callback=None).partial_fit(X_small, batch_size=10)
-    reference = make_estimator(name)
-    reference.partial_fit(X_small, batch_size=10)
-    reference.partial_fit(X_small, batch_size=10)
+    est.partial_fit(X_small)
+    reference = make_estimator(name, batch_size=10)
+    reference.partial_fit(X_small)
+    reference.partial_fit(X_small)
     assert est.n_iter_ == 2
     np.testing.assert_allclose(_params(est), _params(reference), rtol=1e-5)
 
@@ -676,12 +696,12 @@ def test_partial_fit_deterministic_and_pickle_resumes(name, X_small):
     bit-identically; X is never modified."""
     X = X_small.copy()
     X.flags.writeable = False
-    a, b = make_estimator(name), make_estimator(name)
+    a, b = make_estimator(name, batch_size=16), make_estimator(name, batch_size=16)
     for est in (a, b):
-        est.partial_fit(X, batch_size=16)
+        est.partial_fit(X)
     np.testing.assert_array_equal(_params(a), _params(b))
     c = pickle.loads(pickle.dumps(a))
-    a.partial_fit(X, batch_size=16)
-    c.partial_fit(X, batch_size=16)
+    a.partial_fit(X)
+    c.partial_fit(X)
     np.testing.assert_array_equal(_params(a), _params(c))
     np.testing.assert_array_equal(X, X_small)

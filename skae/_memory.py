@@ -1,0 +1,129 @@
+"""The in-memory data backend: rows held as a NumPy array or a CSR/CSC matrix.
+
+:class:`ArrayData` answers what the fit pipeline (:mod:`skae._fit`) asks of
+the data; :class:`skae._dask.DaskData` answers the same for a dask array.
+``X_in`` are the rows the network sees, ``target`` what it must reproduce
+(the clean rows; the same object unless a denoising fit corrupted ``X_in``).
+
+``ArrayData.objective`` builds the objective L-BFGS minimises: it is the
+documented seam through which tests inject faults into an in-memory fit.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+import scipy.sparse as sp
+
+from skae._network import Workspace, loss_grad, row_sq_errors
+from skae._pca import Moments, moments
+
+
+def objective(X_in, target, arch, *, alpha, beta, rho):
+    """``theta -> (J, grad J)`` of :func:`skae._network.loss_grad` on arrays in
+    memory, with one workspace reused by every evaluation."""
+    ws = Workspace(arch, X_in.shape[0], X_in.dtype)
+    return partial(
+        loss_grad,
+        X=X_in,
+        target=target,
+        ws=ws,
+        alpha=alpha,
+        sparsity_weight=beta,
+        sparsity_target=rho,
+    )
+
+
+def _column_mean(A) -> np.ndarray:
+    return np.asarray(A.mean(axis=0)).ravel()
+
+
+class TrainingRows:
+    """What every data backend holds: the rows the network sees (``X_in``)
+    and those it must reproduce (``target``)."""
+
+    def __init__(self, X_in, target=None):
+        self.X_in = X_in
+        self.target = X_in if target is None else target
+
+    @property
+    def n_rows(self) -> int:
+        """Number of clean rows."""
+        return self.target.shape[0]
+
+    @property
+    def dtype(self):
+        """The working dtype."""
+        return self.X_in.dtype
+
+
+class ArrayData(TrainingRows):
+    """Training rows in memory, cut into ``row_blocks`` for Adam's epochs
+    (one block unless told otherwise)."""
+
+    def __init__(self, X, target=None, row_blocks=None):
+        super().__init__(X, target)
+        n = self.target.shape[0]
+        self.row_blocks = (n,) if row_blocks is None else tuple(row_blocks)
+
+    def split(self, held_out: np.ndarray):
+        """``(train, validation)`` parts, each row block keeping its rows in
+        their order."""
+        X = self.target
+        ends = np.cumsum(self.row_blocks)
+        starts = ends - np.asarray(self.row_blocks)
+        parts = []
+        for keep in (~held_out, held_out):
+            blocks = [int(keep[a:b].sum()) for a, b in zip(starts, ends)]
+            rows = np.flatnonzero(keep)
+            parts.append(ArrayData(X[rows], row_blocks=[b for b in blocks if b]))
+        return tuple(parts)
+
+    def corrupted(self, noise, rng) -> ArrayData:
+        """The training pair of a fixed objective: every row corrupted
+        ``noise.n_corruptions`` times, by one generator in row order."""
+        X_in, target = noise.pair(self.target, rng)
+        return ArrayData(X_in, target, self.row_blocks)
+
+    def objective(self, arch, *, alpha, beta, rho):
+        return objective(self.X_in, self.target, arch, alpha=alpha, beta=beta, rho=rho)
+
+    def mean_sq_error(self, arch):
+        """``theta -> mean_i ||x_i - x_hat_i||^2`` over these rows."""
+        errors = self.row_errors(arch)
+        return lambda theta: float(errors(theta).mean())
+
+    def row_errors(self, arch):
+        """``theta -> ||x_i - x_hat_i||^2`` of each of these rows."""
+        return partial(row_sq_errors, arch=arch, X=self.target)
+
+    def moments(self) -> Moments:
+        """The :class:`~skae._pca.Moments` of the clean rows (PCA start)."""
+        return moments(self.target)
+
+    def column_mean(self) -> np.ndarray:
+        return _column_mean(self.target)
+
+    def column_range(self):
+        """Per-feature ``(minimum, maximum)`` of the clean rows."""
+        X = self.target
+        low, high = X.min(axis=0), X.max(axis=0)
+        if sp.issparse(X):
+            low, high = low.toarray().ravel(), high.toarray().ravel()
+        return low, high
+
+    def pretrain_hooks(self, *, alpha, rho) -> dict:
+        """How :func:`skae._pretrain.greedy_pretrain` evaluates a stage."""
+
+        def make_objective(inputs, targets, stage, beta):
+            return objective(inputs, targets, stage, alpha=alpha, beta=beta, rho=rho)
+
+        return dict(make_objective=make_objective, column_mean=_column_mean)
+
+    def blocks(self):
+        """The clean rows, one row block at a time."""
+        start = 0
+        for size in self.row_blocks:
+            yield self.target[start : start + size]
+            start += size

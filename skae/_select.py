@@ -1,0 +1,60 @@
+"""Choosing how far to train: held-out errors per row, and the 1-SE rule.
+
+A fit that starts at PCA (:func:`skae._pca.pca_params`) has PCA as its
+iteration 0, so "never worse than PCA" becomes a model-selection question:
+which iteration, 0 included, to keep. On small tables a single validation
+split of a few rows is noise, so the selection uses K-fold cross-validation
+and then refits on every row for the chosen number of iterations; on large
+tables one held-out split is enough and the best iterate is kept.
+
+The choice follows the one-standard-error rule of cross-validation (Breiman
+et al., 1984; Hastie, Tibshirani and Friedman, *The Elements of Statistical
+Learning*, 7.10): among the iterations whose held-out error is within
+``se_factor`` standard errors of the best, keep the earliest, the simplest
+model; the standard error is that of the per-row paired differences, so an
+iteration must beat PCA clearly on these rows before it replaces it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class RowErrorTrace:
+    """Wraps a per-row held-out error function ``errors(theta) -> (n,)``:
+    each call records the row errors and returns their mean, so it can serve
+    as an early-stopping score; ``rows`` holds one array per call."""
+
+    def __init__(self, errors, theta0=None):
+        self.errors = errors
+        self.rows: list[np.ndarray] = []
+        if theta0 is not None:
+            self(theta0)
+
+    def __call__(self, theta) -> float:
+        r = np.asarray(self.errors(theta), dtype=np.float64)
+        self.rows.append(r)
+        return float(r.mean())
+
+
+def stack_traces(traces: list[list[np.ndarray]]) -> np.ndarray:
+    """``(n_iterations, n_rows)`` errors of several folds side by side, a fold
+    that stopped early holding its last errors (its kept state) thereafter."""
+    length = max(len(t) for t in traces)
+    return np.hstack([np.vstack(t + [t[-1]] * (length - len(t))) for t in traces])
+
+
+def choose_iteration(errors: np.ndarray, se_factor: float = 2.0) -> int:
+    """The earliest iteration (row of ``errors``) whose mean error exceeds the
+    best iteration's by at most ``se_factor`` standard errors of the paired
+    per-row differences."""
+    errors = np.asarray(errors, dtype=np.float64)
+    means = errors.mean(axis=1)
+    best = int(np.argmin(means))
+    n = errors.shape[1]
+    for t in range(best):
+        diff = errors[t] - errors[best]
+        se = diff.std(ddof=1) / np.sqrt(n) if n > 1 else np.inf
+        if diff.mean() <= se_factor * se:
+            return t
+    return best

@@ -1,0 +1,286 @@
+"""Checks of the data and of the parameters, each error message written once.
+
+Two kinds of checks live here, both free of any estimator class:
+
+* data checks: training and inference input (dtype, shape, finiteness, and
+  values whose squared errors would overflow), codes given to the decoder,
+  the size of the held-out part of early stopping, a warm start's shapes;
+* :func:`check_params`, the rules that span several parameters (or that
+  scikit-learn's per-parameter constraints cannot state), which turns the
+  estimator's parameters into the plain values a fit runs on: an
+  :class:`~skae._network.Architecture` and :class:`Hyperparameters`.
+
+The in-memory and the dask paths call the same functions, so that both raise
+the same errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils import check_array
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import _get_feature_names, validate_data
+
+from skae._activations import UNIT_INTERVAL_ACTIVATIONS
+from skae._network import Architecture, make_architecture
+from skae._noise import NoiseSpec
+
+_DTYPES = [np.float64, np.float32]
+
+
+# --------------------------------------------------------------------- data
+def check_training_data(X, name: str):
+    """``(X, feature_names)``: ``X`` as a float64/float32 array or CSR/CSC
+    matrix of at least 2 samples, finite, with squares that cannot overflow;
+    ``feature_names`` the string column names of a DataFrame, else None."""
+    feature_names = _get_feature_names(X)
+    # scikit-learn's finiteness check first sums X; near the dtype's largest
+    # values that sum overflows and warns before it falls back to an exact
+    # element-wise check: the warning is noise, not a problem.
+    with np.errstate(over="ignore", invalid="ignore"):
+        X = check_array(
+            X,
+            accept_sparse=("csr", "csc"),
+            dtype=_DTYPES,
+            ensure_min_samples=2,
+            estimator=name,
+        )
+    check_value_range(X)
+    return X, feature_names
+
+
+def check_fitted_data(est, X, *, value_range: bool = False):
+    """``X`` checked against ``est``'s fitted ``n_features_in_`` and feature
+    names (inference, and ``partial_fit`` after the first call)."""
+    with np.errstate(over="ignore", invalid="ignore"):  # see check_training_data
+        X = validate_data(
+            est, X, reset=False, accept_sparse=("csr", "csc"), dtype=_DTYPES
+        )
+    if value_range:
+        check_value_range(X)
+    return X
+
+
+def check_value_range(X) -> None:
+    """Reject training data whose squared reconstruction errors would
+    overflow its dtype (float32 values beyond about 1e18)."""
+    data = X.data if sp.issparse(X) else X
+    if data.size:
+        big = max(abs(float(data.max())), abs(float(data.min())))  # no copy of X
+        check_value_magnitude(big, X.dtype, X.shape[1])
+
+
+def check_value_magnitude(big: float, dtype, n_features: int) -> None:
+    """:func:`check_value_range` given the largest absolute value ``big``."""
+    finfo = np.finfo(dtype)
+    # a residual can reach the data's range, 2 * big, in each of the features
+    if big > np.sqrt(float(finfo.max) / (4.0 * n_features)):
+        raise ValueError(
+            f"X has values up to {big:.3g} in absolute value: squared "
+            f"reconstruction errors would overflow {np.dtype(dtype)} (largest "
+            f"value {float(finfo.max):.3g}). Scale the input (e.g. with "
+            "StandardScaler), or pass float64 data instead of float32."
+        )
+
+
+def check_codes(Z, n_components: int) -> np.ndarray:
+    """Codes given to ``inverse_transform``: finite, ``n_components`` wide."""
+    with np.errstate(over="ignore", invalid="ignore"):  # see check_training_data
+        Z = check_array(Z, dtype=_DTYPES, input_name="codes")
+    check_width(Z.shape[1], n_components, "codes")
+    return Z
+
+
+def check_width(n_columns: int, expected: int, what: str, name: str = "") -> None:
+    """The one message for input of the wrong width: codes or ``X``."""
+    if n_columns == expected:
+        return
+    if what == "codes":
+        raise ValueError(
+            f"inverse_transform expects codes with {expected} columns "
+            f"(n_components), got {n_columns}."
+        )
+    raise ValueError(
+        f"X has {n_columns} features, but {name} is expecting {expected} "
+        "features as input."
+    )
+
+
+def held_out_rows(n: int, fraction: float, rng) -> np.ndarray:
+    """Boolean mask of the rows early stopping holds out: the first
+    ``round(fraction * n)`` of ``rng.permutation(n)``."""
+    n_val = int(round(fraction * n))
+    if n_val < 1 or n_val >= n:
+        raise ValueError(
+            f"validation_fraction={fraction} leaves {n_val} of {n} samples for "
+            "validation; early stopping needs at least one sample on each side."
+        )
+    mask = np.zeros(n, dtype=bool)
+    mask[rng.permutation(n)[:n_val]] = True
+    return mask
+
+
+def fold_masks(n: int, n_folds: int, rng) -> list[np.ndarray]:
+    """Boolean held-out masks of ``min(n_folds, n)`` folds that partition the
+    rows of ``rng.permutation(n)`` into near-equal parts."""
+    order = rng.permutation(n)
+    masks = []
+    for part in np.array_split(order, min(n_folds, n)):
+        mask = np.zeros(n, dtype=bool)
+        mask[part] = True
+        masks.append(mask)
+    return masks
+
+
+def check_same_architecture(coefs, skip_coefs, arch: Architecture, what: str):
+    """A fit that continues fitted parameters needs their layer shapes (and
+    their linear skip path, or its absence)."""
+    shapes = [W.shape for W in coefs] + [S.shape for S in skip_coefs]
+    expected = [(a, b) for a, b in zip(arch.sizes[:-1], arch.sizes[1:])]
+    if arch.skip:
+        c = arch.code_layer
+        expected += [(arch.sizes[0], arch.sizes[c]), (arch.sizes[c], arch.sizes[0])]
+    if shapes != expected:
+        raise ValueError(
+            f"{what} needs the same architecture as the previous fit: layer "
+            f"shapes {shapes} were fitted, {expected} requested (e.g. "
+            "n_components, hidden_layer_sizes or init changed since; the "
+            "last two shapes, if any, are the linear skip path of init='pca')."
+        )
+
+
+# --------------------------------------------------------------- parameters
+@dataclass(frozen=True)
+class Hyperparameters:
+    """Validated parameters of one fit, as plain values."""
+
+    alpha: float
+    sparsity_weight: float
+    sparsity_target: float
+    solver: str
+    max_iter: int
+    tol: float
+    max_fun: int
+    batch_size: int | str
+    learning_rate_init: float
+    early_stopping: bool | str
+    validation_fraction: float
+    n_iter_no_change: int
+    pretrain: str | None
+    pretrain_max_iter: int
+    init: str
+    noise: NoiseSpec | None
+    verbose: int
+
+    def batch_rows(self, n_rows: int) -> int:
+        """Rows per Adam step: ``"auto"`` is min(200, n_rows); never more
+        than ``n_rows``."""
+        size = 200 if self.batch_size == "auto" else self.batch_size
+        return max(1, min(int(size), n_rows))
+
+
+def _check_hidden_layer_sizes(hidden_layer_sizes) -> tuple[int, ...]:
+    sizes = tuple(np.ravel(np.asarray(hidden_layer_sizes, dtype=object)).tolist())
+    if not all(isinstance(s, Integral) and not isinstance(s, bool) for s in sizes):
+        raise ValueError(
+            "hidden_layer_sizes must be a tuple of positive integers, got "
+            f"{hidden_layer_sizes!r}."
+        )
+    if any(s < 1 for s in sizes):
+        raise ValueError(
+            f"hidden_layer_sizes must contain positive integers, got {sizes}."
+        )
+    return tuple(int(s) for s in sizes)
+
+
+def _check_numbers(params: dict, constraints: dict) -> None:
+    """What an ``Interval`` constraint lets through: a bool where an int is
+    asked for (``True`` is an ``Integral``), an infinite float."""
+    for name, options in constraints.items():
+        value = params.get(name)
+        for c in options:
+            if not isinstance(c, Interval):
+                continue
+            if c.type is Integral and isinstance(value, (bool, np.bool_)):
+                raise ValueError(f"{name} must be an int, got {value!r}.")
+            if (
+                c.type is Real
+                and isinstance(value, Real)
+                and not np.isfinite(float(value))
+            ):
+                raise ValueError(f"{name} must be a finite number, got {value!r}.")
+
+
+def resolve_init(params: dict, hidden: tuple) -> str:
+    """``init="pca"`` where the network can start at PCA's reconstruction, and
+    ``"random"`` (Glorot) where it cannot: a code or output activation that is
+    not the identity (a logistic sparse code, a logistic output), greedy
+    pretraining (which chooses its own start), and tied weights with hidden
+    layers (whose PCA start is a stationary point: the nonlinear branches
+    would never move from zero)."""
+    if params["init"] != "pca":
+        return "random"
+    identity = params["code_activation"] == params["output_activation"] == "identity"
+    tied_deep = params["tied_weights"] and bool(hidden)
+    if not identity or params["pretrain"] is not None or tied_deep:
+        return "random"
+    return "pca"
+
+
+def check_params(
+    params: dict, constraints: dict, n_features: int
+) -> tuple[Architecture, Hyperparameters]:
+    """The rules spanning parameters; the network and hyperparameters to fit.
+
+    ``params`` are an estimator's ``get_params()``, already checked one by one
+    against ``constraints`` (its ``_parameter_constraints``). Variants are
+    parameters: a ``noise`` parameter makes the fit denoising.
+    """
+    _check_numbers(params, constraints)
+    hidden = _check_hidden_layer_sizes(params["hidden_layer_sizes"])
+    init = resolve_init(params, hidden)
+    arch = make_architecture(
+        n_features,
+        hidden,
+        params["n_components"],
+        params["activation"],
+        params["code_activation"],
+        params["output_activation"],
+        tied=params["tied_weights"],
+        skip=init == "pca" and bool(hidden),
+    )
+    if params["sparsity_weight"] > 0:
+        if params["code_activation"] not in UNIT_INTERVAL_ACTIVATIONS:
+            raise ValueError(
+                "sparsity_weight > 0 requires code_activation='logistic' (the "
+                "KL sparsity penalty needs code activations in (0, 1)), got "
+                f"code_activation={params['code_activation']!r}."
+            )
+    noise = None
+    if "noise" in params:
+        noise = NoiseSpec(
+            params["noise"], params["noise_level"], params["n_corruptions"]
+        )
+        if noise.kind != "gaussian" and noise.level > 1:
+            raise ValueError(
+                f"noise_level={noise.level} is a fraction of entries for "
+                f"noise={noise.kind!r} and must lie in [0, 1]."
+            )
+    linear = set(arch.activations) == {"identity"}
+    n_components = params["n_components"]
+    if linear and n_components > n_features and not (noise and noise.active):
+        raise ValueError(
+            f"n_components={n_components} must be <= n_features="
+            f"{n_features} for a linear autoencoder without noise: it would "
+            "learn the identity. Use fewer components, a nonlinear "
+            "activation, or a DenoisingAutoencoder."
+        )
+    names = [f for f in Hyperparameters.__dataclass_fields__ if f != "noise"]
+    hyper = Hyperparameters(
+        **{k: params[k] for k in names if k != "init"}, init=init, noise=noise
+    )
+    return arch, hyper
