@@ -33,10 +33,11 @@ from benchmarks._common import (
     add_common_args,
     apply_common_args,
     digits,
+    finish_main,
     low_rank_data,
-    markdown_table,
     quiet_fit,
     run_child,
+    start_recording,
 )
 
 COLUMNS = [
@@ -148,6 +149,7 @@ def main(argv=None):
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args(argv)
     apply_common_args(args)
+    record = start_recording("mlp", argv)
     if args.quick:
         rows = run(
             problems=[
@@ -157,8 +159,12 @@ def main(argv=None):
         )
     else:
         rows = run(runs=args.runs)
-    print("## skae vs MLPRegressor (X to X), same network, time per iteration\n")
-    print(markdown_table(rows, COLUMNS))
+    finish_main(
+        record,
+        args,
+        "skae vs MLPRegressor (X to X), same network, time per iteration",
+        [{"columns": COLUMNS, "rows": rows}],
+    )
     return rows
 
 

@@ -31,10 +31,11 @@ import numpy as np
 from benchmarks._common import (
     add_common_args,
     apply_common_args,
+    finish_main,
     interleaved_times,
     low_rank_data,
-    markdown_table,
     run_child,
+    start_recording,
 )
 
 COLUMNS = [
@@ -162,14 +163,19 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=11)
     args = parser.parse_args(argv)
     apply_common_args(args)
+    record = start_recording("overhead", argv)
     if args.quick:
         rows = run(
             n_samples=200, n_features=20, n_components=4, hiddens=((), (8,)), repeats=2
         )
     else:
         rows = run(n_samples=args.n_samples, repeats=args.repeats)
-    print("## Overhead: loss_grad vs its matrix products\n")
-    print(markdown_table(rows, COLUMNS))
+    finish_main(
+        record,
+        args,
+        "Overhead: loss_grad vs its matrix products",
+        [{"columns": COLUMNS, "rows": rows}],
+    )
     return rows
 
 

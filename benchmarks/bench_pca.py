@@ -30,8 +30,9 @@ import numpy as np
 from benchmarks._common import (
     add_common_args,
     apply_common_args,
-    markdown_table,
+    finish_main,
     quiet_fit,
+    start_recording,
 )
 
 COLUMNS = [
@@ -137,6 +138,7 @@ def main(argv=None):
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args(argv)
     apply_common_args(args)
+    record = start_recording("pca", argv)
     if args.quick:
         rng = np.random.RandomState(0)
         rows = run(
@@ -148,8 +150,12 @@ def main(argv=None):
         )
     else:
         rows = run(runs=args.runs)
-    print("## PCA vs AutoencoderTransformer: fit time and held-out error\n")
-    print(markdown_table(rows, COLUMNS))
+    finish_main(
+        record,
+        args,
+        "PCA vs AutoencoderTransformer: fit time and held-out error",
+        [{"columns": COLUMNS, "rows": rows}],
+    )
     return rows
 
 

@@ -32,10 +32,11 @@ if __package__ in (None, ""):
 from benchmarks._common import (
     add_common_args,
     apply_common_args,
+    finish_main,
     low_rank_data,
-    markdown_table,
     quiet_fit,
     run_child,
+    start_recording,
 )
 
 COLUMNS = [
@@ -159,12 +160,17 @@ def main(argv=None):
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args(argv)
     apply_common_args(args)
+    record = start_recording("scaling", argv)
     if args.quick:
         rows = run(sizes=(50, 200), n_features=8, hidden=(6,), k=2, max_iter=3, runs=1)
     else:
         rows = run(runs=args.runs)
-    print("## Scaling with n_samples: time per iteration, peak memory of fit\n")
-    print(markdown_table(rows, COLUMNS))
+    finish_main(
+        record,
+        args,
+        "Scaling with n_samples: time per iteration, peak memory of fit",
+        [{"columns": COLUMNS, "rows": rows}],
+    )
     return rows
 
 

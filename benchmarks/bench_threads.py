@@ -37,10 +37,11 @@ from benchmarks._common import (
     add_common_args,
     apply_common_args,
     digits,
+    finish_main,
     low_rank_data,
-    markdown_table,
     quiet_fit,
     run_child,
+    start_recording,
 )
 
 COLUMNS = [
@@ -196,6 +197,7 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
     apply_common_args(args)
+    record = start_recording("threads", argv)
     if args.quick:
         rows = run(
             problems=[
@@ -211,8 +213,12 @@ def main(argv=None):
         )
     else:
         rows = run(repeats=args.repeats)
-    print("## Threads: scipy's OpenBLAS at 1 thread (skae's fit) vs default\n")
-    print(markdown_table(rows, COLUMNS))
+    finish_main(
+        record,
+        args,
+        "Threads: scipy's OpenBLAS at 1 thread (skae's fit) vs default",
+        [{"columns": COLUMNS, "rows": rows}],
+    )
     return rows
 
 

@@ -42,10 +42,11 @@ from benchmarks._common import (
     add_common_args,
     apply_common_args,
     digits,
+    finish_main,
     low_rank_data,
-    markdown_table,
     quiet_fit,
     run_child,
+    start_recording,
 )
 
 COLUMNS = [
@@ -429,6 +430,7 @@ def main(argv=None):
     parser.add_argument("--time-cap", type=float, default=60.0)
     args = parser.parse_args(argv)
     apply_common_args(args)
+    record = start_recording("torch", argv)
     with_torch = have_torch() and not args.no_torch
     threads = tuple(t.strip() for t in args.threads.split(","))
     if args.quick:
@@ -448,17 +450,24 @@ def main(argv=None):
             threads=threads,
         )
         eval_rows = run_eval(threads=threads) if with_torch else []
-    print(
-        "## skae vs PyTorch (CPU): wall time to reach skae's training loss "
-        "after 500 L-BFGS iterations (64-128-8-128-64 tanh, digits)\n"
-    )
-    print(markdown_table(rows, COLUMNS))
+    tables = [{"columns": COLUMNS, "rows": rows}]
     if eval_rows:
-        print(
-            "\nOne loss-and-gradient evaluation of the same network, skae vs "
-            "torch, interleaved in one process (median over rounds):\n"
+        tables.append(
+            {
+                "caption": "One loss-and-gradient evaluation of the same network, "
+                "skae vs torch, interleaved in one process (median [min, max] "
+                "over rounds):",
+                "columns": EVAL_COLUMNS,
+                "rows": eval_rows,
+            }
         )
-        print(markdown_table(eval_rows, EVAL_COLUMNS))
+    finish_main(
+        record,
+        args,
+        "skae vs PyTorch (CPU): wall time to reach skae's training loss after "
+        "500 L-BFGS iterations (64-128-8-128-64 tanh, digits)",
+        tables,
+    )
     return rows
 
 
