@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 
@@ -37,7 +36,9 @@ from benchmarks._common import (
     low_rank_data,
     quiet_fit,
     run_child,
+    spread,
     start_recording,
+    with_spread,
 )
 
 COLUMNS = [
@@ -128,18 +129,14 @@ def run(problems=None, threads=("default", "1"), runs=3):
                         "bench_mlp", "fit_case", dict(p, contender=name, threads=th)
                     )
                     per_iter[name].append(r["seconds"] / max(r["n_iter"], 1))
-            s = statistics.median(per_iter["skae"])
-            m = statistics.median(per_iter["mlp"])
-            rows.append(
-                {
-                    "problem": label,
-                    "threads": th,
-                    "max_iter": p["max_iter"],
-                    "skae_ms_per_iter": 1e3 * s,
-                    "mlp_ms_per_iter": 1e3 * m,
-                    "mlp/skae": m / s,
-                }
-            )
+            row = {"problem": label, "threads": th, "max_iter": p["max_iter"]}
+            with_spread(row, "skae_ms_per_iter", per_iter["skae"], 1e3)
+            with_spread(row, "mlp_ms_per_iter", per_iter["mlp"], 1e3)
+            # Ratio of medians; the spread is over the runs' paired ratios.
+            row["mlp/skae"] = row["mlp_ms_per_iter"] / row["skae_ms_per_iter"]
+            pairs = [m / s for s, m in zip(per_iter["skae"], per_iter["mlp"])]
+            row["mlp/skae_spread"] = dict(spread(pairs), median=row["mlp/skae"])
+            rows.append(row)
     return rows
 
 

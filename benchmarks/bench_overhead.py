@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import statistics
 import sys
 
 if __package__ in (None, ""):
@@ -36,6 +35,7 @@ from benchmarks._common import (
     low_rank_data,
     run_child,
     start_recording,
+    with_spread,
 )
 
 COLUMNS = [
@@ -113,7 +113,7 @@ def measure(
     )
     # Ratio of each round's pair, then the median: robust to a drifting load.
     ratios = [a / b for a, b in zip(t["loss_grad"], t["products"])]
-    return {
+    row = {
         "threads": threads,
         "n_samples": n_samples,
         "n_features": n_features,
@@ -121,10 +121,10 @@ def measure(
         "n_components": n_components,
         "activation": activation if hidden else code_act,
         "dtype": dtype.name,
-        "loss_grad_ms": 1e3 * statistics.median(t["loss_grad"]),
-        "products_ms": 1e3 * statistics.median(t["products"]),
-        "ratio": statistics.median(ratios),
     }
+    with_spread(row, "loss_grad_ms", t["loss_grad"], 1e3)
+    with_spread(row, "products_ms", t["products"], 1e3)
+    return with_spread(row, "ratio", ratios)
 
 
 def run(

@@ -42,6 +42,7 @@ from benchmarks._common import (
     quiet_fit,
     run_child,
     start_recording,
+    with_spread,
 )
 
 COLUMNS = [
@@ -141,6 +142,8 @@ def case(
     return {
         "fit_s": statistics.median(fit_times),
         "eval_s": statistics.median(per_eval),
+        "fit_times": fit_times,
+        "eval_times": per_eval,
         "n_iter": int(statistics.median(iters)),
         "n_fev": int(statistics.median(fev_counts)),
     }
@@ -175,19 +178,18 @@ def run(problems=None, repeats=3, contenders=("skae", "MLPRegressor")):
                 )
                 for lim in (True, False)
             }
-            rows.append(
-                {
-                    "problem": label,
-                    "contender": contender,
-                    "n_iter": res[True]["n_iter"],
-                    "n_fev": res[True]["n_fev"],
-                    "limited_ms_per_eval": 1e3 * res[True]["eval_s"],
-                    "default_ms_per_eval": 1e3 * res[False]["eval_s"],
-                    "limited_s_per_fit": res[True]["fit_s"],
-                    "default_s_per_fit": res[False]["fit_s"],
-                    "default/limited": res[False]["eval_s"] / res[True]["eval_s"],
-                }
-            )
+            row = {
+                "problem": label,
+                "contender": contender,
+                "n_iter": res[True]["n_iter"],
+                "n_fev": res[True]["n_fev"],
+            }
+            for lim, name in ((True, "limited"), (False, "default")):
+                with_spread(row, f"{name}_ms_per_eval", res[lim]["eval_times"], 1e3)
+            for lim, name in ((True, "limited"), (False, "default")):
+                with_spread(row, f"{name}_s_per_fit", res[lim]["fit_times"])
+            row["default/limited"] = res[False]["eval_s"] / res[True]["eval_s"]
+            rows.append(row)
     return rows
 
 

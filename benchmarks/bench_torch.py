@@ -46,7 +46,9 @@ from benchmarks._common import (
     low_rank_data,
     quiet_fit,
     run_child,
+    spread,
     start_recording,
+    with_spread,
 )
 
 COLUMNS = [
@@ -299,13 +301,10 @@ def eval_case(
             stack.callback(torch.set_num_threads, old)
         t = interleaved_times({"skae": skae_eval, "torch": torch_eval}, repeats)
     ratios = [b / a for a, b in zip(t["skae"], t["torch"])]
-    return {
-        "threads": threads,
-        "dtype": dtype,
-        "skae_ms_per_eval": 1e3 * statistics.median(t["skae"]),
-        "torch_ms_per_eval": 1e3 * statistics.median(t["torch"]),
-        "torch/skae": statistics.median(ratios),
-    }
+    row = {"threads": threads, "dtype": dtype}
+    with_spread(row, "skae_ms_per_eval", t["skae"], 1e3)
+    with_spread(row, "torch_ms_per_eval", t["torch"], 1e3)
+    return with_spread(row, "torch/skae", ratios)
 
 
 EVAL_COLUMNS = [
@@ -397,6 +396,7 @@ def _run_one(config, runs, with_torch, time_cap, threads):
                 "contender": name,
                 "reached": f"{sum(r['reached'] for r in rs)}/{len(rs)}",
                 "seconds": t,
+                "seconds_spread": spread([r["seconds"] for r in rs]),
                 "iterations": int(statistics.median(r["iterations"] for r in rs)),
                 "final_loss": statistics.median(r["final_loss"] for r in rs),
                 "target_loss": target,
