@@ -525,6 +525,7 @@ def plot(data, path) -> str:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, axes = plt.subplots(1, len(data), figsize=(6 * len(data), 4.5), squeeze=False)
     for ax, (problem, d) in zip(axes[0], data.items()):
@@ -539,14 +540,22 @@ def plot(data, path) -> str:
             ax.plot(s, e, style, marker=".", markersize=3, label=name)
         ax.axhline(pca_err, color="k", linewidth=1, label=f"PCA({cfg['k']})")
         ax.set_xscale("log")
+        ax.set_xticks([0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30, 100, 300])
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("seconds (scoring off the clock)")
         ax.set_ylabel("held-out error (mean ||x - x_hat||^2)")
-        finite = [
+        errors = [
             p[1] for c in d["curves"].values() if "points" in c for p in c["points"]
         ]
-        if finite:
-            low = min(min(finite), pca_err)
-            ax.set_ylim(low * 0.95, max(pca_err * 2.0, low * 1.5))
+        if errors:
+            low = min(min(errors), pca_err)
+            ax.set_ylim(low * 0.9, min(max(errors), 3 * pca_err) * 1.05)
+        starts = [
+            p[0] for c in d["curves"].values() if "points" in c for p in c["points"]
+        ]
+        if starts:
+            ax.set_xlim(min(starts) * 0.8, max(starts) * 1.25)
         ax.set_title(
             f"{problem}: k={cfg['k']}, h={cfg['hidden']}, {cfg['dtype']}, "
             f"budget {cfg['budget']:g} s"
