@@ -160,16 +160,37 @@ def _error(X, X_hat) -> float:
     return float(np.mean(np.sum(R**2, axis=1)))
 
 
-def table_case(table: str, spec: dict, seeds, process: str = "fresh") -> list[dict]:
-    """Fit contender ``spec`` on ``table`` for each seed; one record per fit."""
+def table_case(
+    table: str, spec: dict, seeds, process: str = "fresh", threads: int | None = None
+) -> list[dict]:
+    """Fit contender ``spec`` on ``table`` for each seed; one record per fit.
+
+    ``threads``: every BLAS and OpenMP pool limited to that many threads
+    (threadpoolctl) around the fits; None leaves the defaults.
+    """
+    import contextlib
+
     from sklearn.base import clone
-    from sklearn.exceptions import ConvergenceWarning
+    from threadpoolctl import threadpool_limits
 
     from benchmarks._datasets import load_table
 
     X = load_table(table)
     d = X.shape[1]
     k = max(1, d // 3)
+    limit = contextlib.nullcontext()
+    if threads is not None:
+        limit = threadpool_limits(int(threads))
+    with limit:
+        records = _fits(table, spec, seeds, process, X, d, k, clone)
+    for r in records:
+        r["threads"] = "default" if threads is None else int(threads)
+    return records
+
+
+def _fits(table, spec, seeds, process, X, d, k, clone):
+    from sklearn.exceptions import ConvergenceWarning
+
     records = []
     warmed = False
     for seed in seeds:
@@ -261,6 +282,7 @@ def run(
     same_process=False,
     reuse=None,
     log=None,
+    threads=None,
 ):
     """Fit every contender on every table; returns ``(fits, specs)``.
 
@@ -280,12 +302,12 @@ def run(
             if all((table, s) in old for s in seeds):
                 got = [dict(old[(table, s)], reused=True) for s in seeds]
             elif same_process:
-                got = table_case(table, spec, list(seeds), "same")
+                got = table_case(table, spec, list(seeds), "same", threads)
             else:
                 got = run_child(
                     "bench_panel",
                     "table_case",
-                    dict(table=table, spec=spec, seeds=list(seeds)),
+                    dict(table=table, spec=spec, seeds=list(seeds), threads=threads),
                 )
             for r in got:
                 r["contender"] = contender
@@ -408,10 +430,15 @@ def _default_out(specs, args) -> str | None:
     if args.quick:
         return None
     labels = [c for c in specs if c not in ("pca", "mlp")]
+    suffix = "" if args.threads is None else f"_threads{args.threads}"
+    if args.tables:
+        suffix += "_subset"
     if labels == ["skae"] and specs["skae"] == {"kind": "skae", "params": {}}:
-        return os.path.join(RESULTS_DIR, "panel.json")
+        if not suffix:
+            return os.path.join(RESULTS_DIR, "panel.json")
+        return os.path.join(RESULTS_DIR, f"panel{suffix}.json")
     safe = "_".join("".join(ch if ch.isalnum() else "-" for ch in c) for c in labels)
-    return os.path.join(RESULTS_DIR, f"panel_{safe}.json")
+    return os.path.join(RESULTS_DIR, f"panel_{safe}{suffix}.json")
 
 
 def main(argv=None):
@@ -432,6 +459,13 @@ def main(argv=None):
         "--same-process",
         action="store_true",
         help="every fit in this process (faster; fit times then share a process)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="limit every BLAS/OpenMP pool to N threads around the fits "
+        "(steadier times on a loaded machine; default: the libraries' defaults)",
     )
     parser.add_argument(
         "--reuse",
@@ -457,7 +491,14 @@ def main(argv=None):
         print(msg, file=sys.stderr, flush=True)
 
     fits, specs = run(
-        tables, seeds, candidates, mlp_params, args.same_process, args.reuse, log
+        tables,
+        seeds,
+        candidates,
+        mlp_params,
+        args.same_process,
+        args.reuse,
+        log,
+        args.threads,
     )
     rows, columns = table_rows(fits, specs)
     summary, summary_columns = summary_rows(fits, specs, rows)
@@ -466,6 +507,8 @@ def main(argv=None):
         if args.same_process
         else "each contender in a fresh process per table (seeds in it)"
     )
+    if args.threads is not None:
+        timing += f", every BLAS/OpenMP pool limited to {args.threads} thread(s)"
     reused = sum(bool(r.get("reused")) for r in fits)
     notes = [
         f"Contenders: {_describe(specs)} Seeds {list(seeds)}; fit times: {timing}"
