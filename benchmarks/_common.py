@@ -244,6 +244,36 @@ def describe_machine(info: dict) -> str:
     return "\n".join(lines)
 
 
+def machine_line(info: dict) -> str:
+    """One line of :func:`machine_info`: cores, libraries, the BLAS that ran."""
+
+    def owner(lib):
+        path = lib.get("filepath") or ""
+        return "numpy" if "numpy" in path else ("scipy" if "scipy" in path else "")
+
+    blas = {owner(lib): lib for lib in info.get("blas", [])}
+    parts = []
+    for name, key in (("numpy", "numpy"), ("scipy", "scipy")):
+        lib = blas.get(name)
+        extra = ""
+        if lib:
+            extra = (
+                f" ({lib['internal_api']} {lib['version']}, {lib['architecture']}, "
+                f"{lib['num_threads']} threads)"
+            )
+        parts.append(f"{name} {info.get(key)}{extra}")
+    parts.append(f"scikit-learn {info.get('sklearn')}")
+    if info.get("torch"):
+        parts.append(f"torch {info['torch']}")
+    env = ", ".join(f"{k}={v}" for k, v in info.get("openblas_env", {}).items() if v)
+    return (
+        f"Machine: {info.get('cpu_count')} cores; "
+        + ", ".join(parts)
+        + (f"; {env}" if env else "")
+        + "."
+    )
+
+
 def _fmt(value) -> str:
     if isinstance(value, float):
         if math.isnan(value):
@@ -471,6 +501,8 @@ def render_result(result: dict, heading: str = "###") -> str:
         f"{_load_text(result.get('loadavg_start'))} at start, "
         f"{_load_text(result.get('loadavg_end'))} at end.",
     ]
+    if result.get("machine"):
+        lines += ["", machine_line(result["machine"])]
     for table in result["tables"]:
         if table.get("caption"):
             lines += ["", table["caption"]]
