@@ -117,7 +117,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
         learning_rate_init=1e-3,
         early_stopping="auto",
         validation_fraction=0.1,
-        n_iter_no_change=10,
+        n_iter_no_change=20,
         callback=None,
         random_state=None,
         verbose=0,
