@@ -47,7 +47,9 @@ and ``inverse_transform`` reconstructs through them; one with only ``predict``
 is fitted X to X. Unknown skae parameters fail before anything runs.
 
 Without ``--out``, a run with candidates writes ``results/panel_<labels>.json``
-and the baseline run ``results/panel.json``.
+and the baseline run ``results/panel.json``. While it runs, the fits so far
+are kept in ``<out>.partial``; a run that dies resumes with ``--reuse
+<out>.partial`` (the fits of every contender whose spec matches are reused).
 """
 
 from __future__ import annotations
@@ -259,9 +261,10 @@ def _candidate_specs(params=None, estimator=None, config=None, label=None):
     return specs
 
 
-def _reusable(path, contender, spec):
-    """Records of ``contender`` from an earlier panel JSON, if its spec matches."""
-    if not path or contender not in ("pca", "mlp"):  # skae's code may differ
+def _reusable(path, contender, spec, threads=None):
+    """Records of ``contender`` from an earlier panel JSON, if its spec and the
+    thread setting match; never skae's, whose code changes between runs."""
+    if not path or contender not in ("pca", "mlp"):
         return {}
     with open(path) as f:
         old = json.load(f)
@@ -271,6 +274,7 @@ def _reusable(path, contender, spec):
         (r["table"], r["seed"]): r
         for r in old["raw"]["fits"]
         if r["contender"] == contender
+        and r.get("threads", "default") == ("default" if threads is None else threads)
     }
 
 
@@ -283,11 +287,14 @@ def run(
     reuse=None,
     log=None,
     threads=None,
+    partial=None,
 ):
     """Fit every contender on every table; returns ``(fits, specs)``.
 
     ``candidates`` maps labels to contender specs (default: skae at its
-    defaults); ``fits`` holds one record per (table, contender, seed).
+    defaults); ``fits`` holds one record per (table, contender, seed). With
+    ``partial`` (a path), the fits so far are saved there after every table,
+    in a form ``reuse`` accepts: a run that dies can be resumed.
     """
     from benchmarks._datasets import PANEL
 
@@ -297,7 +304,7 @@ def run(
     specs.update(candidates)
     fits = []
     for contender, spec in specs.items():
-        old = _reusable(reuse, contender, spec)
+        old = _reusable(reuse, contender, spec, threads)
         for table in tables:
             if all((table, s) in old for s in seeds):
                 got = [dict(old[(table, s)], reused=True) for s in seeds]
@@ -312,11 +319,20 @@ def run(
             for r in got:
                 r["contender"] = contender
             fits += got
+            if partial:
+                _save_partial(partial, specs, seeds, fits)
             if log is not None:
                 e = statistics.mean(r["error"] for r in got)
                 t = statistics.median(r["fit_s"] for r in got)
                 log(f"{contender:>12} {table:>14}: error {e:.4g}, fit {t:.3g} s")
     return fits, specs
+
+
+def _save_partial(path, specs, seeds, fits):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path + ".tmp", "w") as f:
+        json.dump({"raw": {"specs": specs, "seeds": list(seeds), "fits": fits}}, f)
+    os.replace(path + ".tmp", path)
 
 
 def _by(fits, contender, table):
@@ -490,6 +506,10 @@ def main(argv=None):
     def log(msg):
         print(msg, file=sys.stderr, flush=True)
 
+    specs_preview = {"pca": PCA_CONTENDER, "mlp": MLP_CONTENDER, **candidates}
+    args.out = _default_out(specs_preview, args)
+    args.no_save = args.out is None
+    partial = None if args.out is None else args.out + ".partial"
     fits, specs = run(
         tables,
         seeds,
@@ -499,6 +519,7 @@ def main(argv=None):
         args.reuse,
         log,
         args.threads,
+        partial,
     )
     rows, columns = table_rows(fits, specs)
     summary, summary_columns = summary_rows(fits, specs, rows)
@@ -516,8 +537,6 @@ def main(argv=None):
         + ". Ratios are the seed-mean error over PCA's seed-mean error, "
         "[min, max] over the per-seed ratios; times median [min, max] over seeds."
     ]
-    args.out = _default_out(specs, args)
-    args.no_save = args.out is None
     finish_main(
         record,
         args,
@@ -529,6 +548,8 @@ def main(argv=None):
         notes,
         raw={"specs": specs, "seeds": list(seeds), "fits": fits},
     )
+    if partial and os.path.exists(partial):
+        os.remove(partial)
     return rows
 
 
