@@ -1,15 +1,25 @@
 """Helpers shared by the benchmark scripts: timing, subprocesses, tables, machine.
 
 Every script has ``run(...)`` returning a list of dict rows (so the smoke test
-can call it at tiny sizes) and ``main(argv=None)`` that parses sizes, runs and
-prints a markdown table. Contenders that must not share a process (thread
-pools, allocator state, imported libraries) run through :func:`run_child`,
-which starts a fresh ``python -c`` importing this repository's ``benchmarks``
-package and reads back one JSON line.
+can call it at tiny sizes) and ``main(argv=None)`` that parses sizes, runs,
+writes its raw results as JSON (:func:`start_recording` /
+:func:`finish_recording`: ``benchmarks/results/<name>.json``, with the machine,
+the libraries, threadpoolctl's view of the BLAS that ran and the load average
+at start and end) and prints the markdown rendered from that JSON
+(:func:`render_result`, which ``run_all.py --render-only`` also uses).
+Contenders that must not share a process (thread pools, allocator state,
+imported libraries) run through :func:`run_child`, which starts a fresh
+``python -c`` importing this repository's ``benchmarks`` package and reads back
+one JSON line.
+
+A number measured several times is reported with its spread: a row holds the
+median under the column's name and ``{"min", "median", "max", "n"}`` under
+``<column>_spread`` (:func:`spread`); tables show ``median [min, max]``.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import os
@@ -21,6 +31,7 @@ import time
 from collections.abc import Callable, Sequence
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS_DIR = os.path.join(ROOT, "benchmarks", "results")
 OPENBLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 _JSON_TAG = "@@BENCH_JSON@@"
 
@@ -165,22 +176,44 @@ def blas_info() -> list[dict]:
     ]
 
 
+def _version(dist: str) -> str | None:
+    """An installed distribution's version, without importing it (torch is slow)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
+
+
+def loadavg() -> list[float] | None:
+    return list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+
+
 def machine_info() -> dict:
     """The machine and libraries the numbers were measured with."""
     import numpy
     import scipy
     import sklearn
+    from threadpoolctl import threadpool_info
 
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
         "numpy": numpy.__version__,
         "scipy": scipy.__version__,
         "sklearn": sklearn.__version__,
+        "torch": _version("torch"),
+        "statsmodels": _version("statsmodels"),
         "openblas_env": {k: os.environ.get(k) for k in OPENBLAS_ENV},
-        "loadavg": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "loadavg": loadavg(),
         "blas": blas_info(),
+        # Every pool threadpoolctl sees (BLAS and OpenMP), as loaded after
+        # importing numpy and scipy.linalg: the kernel that ran is
+        # ``architecture``.
+        "threadpools": threadpool_info(),
     }
 
 
@@ -211,6 +244,36 @@ def describe_machine(info: dict) -> str:
     return "\n".join(lines)
 
 
+def machine_line(info: dict) -> str:
+    """One line of :func:`machine_info`: cores, libraries, the BLAS that ran."""
+
+    def owner(lib):
+        path = lib.get("filepath") or ""
+        return "numpy" if "numpy" in path else ("scipy" if "scipy" in path else "")
+
+    blas = {owner(lib): lib for lib in info.get("blas", [])}
+    parts = []
+    for name, key in (("numpy", "numpy"), ("scipy", "scipy")):
+        lib = blas.get(name)
+        extra = ""
+        if lib:
+            extra = (
+                f" ({lib['internal_api']} {lib['version']}, {lib['architecture']}, "
+                f"{lib['num_threads']} threads)"
+            )
+        parts.append(f"{name} {info.get(key)}{extra}")
+    parts.append(f"scikit-learn {info.get('sklearn')}")
+    if info.get("torch"):
+        parts.append(f"torch {info['torch']}")
+    env = ", ".join(f"{k}={v}" for k, v in info.get("openblas_env", {}).items() if v)
+    return (
+        f"Machine: {info.get('cpu_count')} cores; "
+        + ", ".join(parts)
+        + (f"; {env}" if env else "")
+        + "."
+    )
+
+
 def _fmt(value) -> str:
     if isinstance(value, float):
         if math.isnan(value):
@@ -228,14 +291,45 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def spread(values: Sequence[float]) -> dict:
+    """``{"min", "median", "max", "n"}`` of repeated measurements."""
+    values = [float(v) for v in values]
+    return {
+        "min": min(values),
+        "median": statistics.median(values),
+        "max": max(values),
+        "n": len(values),
+    }
+
+
+def with_spread(row: dict, column: str, values: Sequence[float], scale=1.0) -> dict:
+    """Set ``row[column]`` to the median of ``values`` (times ``scale``) and
+    ``row[column + "_spread"]`` to their spread; returns ``row``."""
+    s = spread([v * scale for v in values])
+    row[column] = s["median"]
+    row[column + "_spread"] = s
+    return row
+
+
+def _cell(row: dict, column: str) -> str:
+    s = row.get(column + "_spread")
+    if isinstance(s, dict) and s.get("n", 0) > 1 and s["min"] != s["max"]:
+        return f"{_fmt(s['median'])} [{_fmt(s['min'])}, {_fmt(s['max'])}]"
+    return _fmt(row.get(column, ""))
+
+
 def markdown_table(rows: Sequence[dict], columns: Sequence[str] | None = None) -> str:
-    """Rows of dicts as a markdown table (columns default to the first row's keys)."""
+    """Rows of dicts as a markdown table (columns default to the first row's keys).
+
+    A column with a ``<column>_spread`` entry of more than one distinct value
+    shows ``median [min, max]``.
+    """
     if not rows:
         return "(no rows)"
     columns = list(columns or rows[0].keys())
     out = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
-        out.append("| " + " | ".join(_fmt(row.get(c, "")) for c in columns) + " |")
+        out.append("| " + " | ".join(_cell(row, c) for c in columns) + " |")
     return "\n".join(out)
 
 
@@ -247,13 +341,184 @@ def add_common_args(parser) -> None:
         "subprocesses (default: run with the environment as-is)",
     )
     parser.add_argument(
-        "--quick", action="store_true", help="tiny sizes, for a smoke run"
+        "--quick",
+        action="store_true",
+        help="tiny sizes, for a smoke run (results not saved unless --out)",
+    )
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="JSON file for the raw results (default: "
+        "benchmarks/results/<name>.json; none for --quick)",
+    )
+    parser.add_argument(
+        "--no-save", action="store_true", help="do not write the results JSON"
     )
 
 
 def apply_common_args(args) -> None:
     global UNSET_OPENBLAS_ENV
     UNSET_OPENBLAS_ENV = bool(args.unset_openblas_env)
+
+
+def _utc_now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=10,
+    ).stdout.strip()
+    return out.stdout.strip() + ("+dirty" if dirty else "")
+
+
+def start_recording(name: str, argv: Sequence[str] | None) -> dict:
+    """Note the start of benchmark ``name``: time, load average, command."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    shown, skip = [], False  # the command without where its output went
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--out":
+            skip = True
+        elif not a.startswith("--out=") and a != "--no-save":
+            shown.append(a)
+    argv = shown
+    return {
+        "benchmark": name,
+        "command": " ".join([f"python benchmarks/bench_{name}.py", *argv]),
+        "started_utc": _utc_now(),
+        "git_commit": _git_commit(),
+        "loadavg_start": loadavg(),
+        "_t0": time.perf_counter(),
+    }
+
+
+def results_path(name: str, args=None) -> str | None:
+    """Where ``main`` writes the JSON: ``--out``, else results/<name>.json
+    (none with ``--quick`` or ``--no-save``)."""
+    if args is not None and getattr(args, "no_save", False):
+        return None
+    if args is not None and getattr(args, "out", None):
+        return args.out
+    if args is not None and getattr(args, "quick", False):
+        return None
+    return os.path.join(RESULTS_DIR, f"{name}.json")
+
+
+def finish_recording(
+    record: dict,
+    title: str,
+    tables: Sequence[dict],
+    args=None,
+    notes: Sequence[str] = (),
+    raw=None,
+    path: str | None = "default",
+) -> dict:
+    """Complete ``record`` and write it as JSON; returns the result dict.
+
+    ``tables`` is a list of ``{"caption": str, "columns": [...], "rows": [...]}``
+    (the first table's caption may be empty); ``notes`` are paragraphs shown
+    after the tables; ``raw`` any further JSON-serialisable measurements.
+    The machine is described as a benchmark subprocess sees it.
+    """
+    result = {k: v for k, v in record.items() if not k.startswith("_")}
+    result.update(
+        title=title,
+        elapsed_s=time.perf_counter() - record["_t0"],
+        loadavg_end=loadavg(),
+        args={k: v for k, v in vars(args).items()} if args is not None else {},
+        machine=child_machine_info(),
+        tables=[dict(t) for t in tables],
+        notes=list(notes),
+    )
+    if raw is not None:
+        result["raw"] = raw
+    if path == "default":
+        path = results_path(record["benchmark"], args)
+    if path:
+        save_result(result, path)
+        result["_path"] = path
+    return result
+
+
+def save_result(result: dict, path: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    data = {k: v for k, v in result.items() if not k.startswith("_")}
+    with open(path, "w") as f:
+        json.dump(data, f, indent=1, default=_json_default)
+        f.write("\n")
+
+
+def _json_default(value):
+    try:  # numpy scalars and arrays
+        return value.tolist()
+    except AttributeError:
+        raise TypeError(f"not JSON serialisable: {type(value).__name__}") from None
+
+
+def load_result(name_or_path: str) -> dict:
+    """A benchmark's saved result, by name (results/<name>.json) or path."""
+    path = name_or_path
+    if not path.endswith(".json"):
+        path = os.path.join(RESULTS_DIR, f"{name_or_path}.json")
+    with open(path) as f:
+        return json.load(f)
+
+
+def _load_text(values) -> str:
+    if not values:
+        return "?"
+    return " / ".join(f"{x:.1f}" for x in values)
+
+
+def render_result(result: dict, heading: str = "###") -> str:
+    """Markdown for one saved result: title, how and when it ran, its tables."""
+    flags = " (quick sizes)" if result.get("args", {}).get("quick") else ""
+    commit = result.get("git_commit")
+    lines = [
+        f"{heading} {result['title']}",
+        "",
+        f"`{result['command']}`{flags}, {result['started_utc']}"
+        + (f", skae at {commit}" if commit else "")
+        + f": {result['elapsed_s']:.0f} s, load average (1/5/15 min) "
+        f"{_load_text(result.get('loadavg_start'))} at start, "
+        f"{_load_text(result.get('loadavg_end'))} at end.",
+    ]
+    if result.get("machine"):
+        lines += ["", machine_line(result["machine"])]
+    for table in result["tables"]:
+        if table.get("caption"):
+            lines += ["", table["caption"]]
+        lines += ["", markdown_table(table["rows"], table.get("columns"))]
+    for note in result.get("notes", []):
+        lines += ["", note]
+    return "\n".join(lines)
+
+
+def finish_main(record, args, title, tables, notes=(), raw=None) -> dict:
+    """End of a script's ``main``: record, save, print the rendered result."""
+    result = finish_recording(record, title, tables, args, notes, raw)
+    print(render_result(result, heading="##"))
+    if result.get("_path"):
+        print(f"\n(raw results: {os.path.relpath(result['_path'])})")
+    return result
 
 
 def script_setup() -> None:

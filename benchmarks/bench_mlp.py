@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 
@@ -33,10 +32,13 @@ from benchmarks._common import (
     add_common_args,
     apply_common_args,
     digits,
+    finish_main,
     low_rank_data,
-    markdown_table,
     quiet_fit,
     run_child,
+    spread,
+    start_recording,
+    with_spread,
 )
 
 COLUMNS = [
@@ -127,18 +129,14 @@ def run(problems=None, threads=("default", "1"), runs=3):
                         "bench_mlp", "fit_case", dict(p, contender=name, threads=th)
                     )
                     per_iter[name].append(r["seconds"] / max(r["n_iter"], 1))
-            s = statistics.median(per_iter["skae"])
-            m = statistics.median(per_iter["mlp"])
-            rows.append(
-                {
-                    "problem": label,
-                    "threads": th,
-                    "max_iter": p["max_iter"],
-                    "skae_ms_per_iter": 1e3 * s,
-                    "mlp_ms_per_iter": 1e3 * m,
-                    "mlp/skae": m / s,
-                }
-            )
+            row = {"problem": label, "threads": th, "max_iter": p["max_iter"]}
+            with_spread(row, "skae_ms_per_iter", per_iter["skae"], 1e3)
+            with_spread(row, "mlp_ms_per_iter", per_iter["mlp"], 1e3)
+            # Ratio of medians; the spread is over the runs' paired ratios.
+            row["mlp/skae"] = row["mlp_ms_per_iter"] / row["skae_ms_per_iter"]
+            pairs = [m / s for s, m in zip(per_iter["skae"], per_iter["mlp"])]
+            row["mlp/skae_spread"] = dict(spread(pairs), median=row["mlp/skae"])
+            rows.append(row)
     return rows
 
 
@@ -148,6 +146,7 @@ def main(argv=None):
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args(argv)
     apply_common_args(args)
+    record = start_recording("mlp", argv)
     if args.quick:
         rows = run(
             problems=[
@@ -157,8 +156,12 @@ def main(argv=None):
         )
     else:
         rows = run(runs=args.runs)
-    print("## skae vs MLPRegressor (X to X), same network, time per iteration\n")
-    print(markdown_table(rows, COLUMNS))
+    finish_main(
+        record,
+        args,
+        "skae vs MLPRegressor (X to X), same network, time per iteration",
+        [{"columns": COLUMNS, "rows": rows}],
+    )
     return rows
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import statistics
 import sys
 
 if __package__ in (None, ""):
@@ -31,10 +30,12 @@ import numpy as np
 from benchmarks._common import (
     add_common_args,
     apply_common_args,
+    finish_main,
     interleaved_times,
     low_rank_data,
-    markdown_table,
     run_child,
+    start_recording,
+    with_spread,
 )
 
 COLUMNS = [
@@ -112,7 +113,7 @@ def measure(
     )
     # Ratio of each round's pair, then the median: robust to a drifting load.
     ratios = [a / b for a, b in zip(t["loss_grad"], t["products"])]
-    return {
+    row = {
         "threads": threads,
         "n_samples": n_samples,
         "n_features": n_features,
@@ -120,10 +121,10 @@ def measure(
         "n_components": n_components,
         "activation": activation if hidden else code_act,
         "dtype": dtype.name,
-        "loss_grad_ms": 1e3 * statistics.median(t["loss_grad"]),
-        "products_ms": 1e3 * statistics.median(t["products"]),
-        "ratio": statistics.median(ratios),
     }
+    with_spread(row, "loss_grad_ms", t["loss_grad"], 1e3)
+    with_spread(row, "products_ms", t["products"], 1e3)
+    return with_spread(row, "ratio", ratios)
 
 
 def run(
@@ -162,14 +163,19 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=11)
     args = parser.parse_args(argv)
     apply_common_args(args)
+    record = start_recording("overhead", argv)
     if args.quick:
         rows = run(
             n_samples=200, n_features=20, n_components=4, hiddens=((), (8,)), repeats=2
         )
     else:
         rows = run(n_samples=args.n_samples, repeats=args.repeats)
-    print("## Overhead: loss_grad vs its matrix products\n")
-    print(markdown_table(rows, COLUMNS))
+    finish_main(
+        record,
+        args,
+        "Overhead: loss_grad vs its matrix products",
+        [{"columns": COLUMNS, "rows": rows}],
+    )
     return rows
 
 

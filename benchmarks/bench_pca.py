@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 
@@ -30,8 +29,10 @@ import numpy as np
 from benchmarks._common import (
     add_common_args,
     apply_common_args,
-    markdown_table,
+    finish_main,
     quiet_fit,
+    start_recording,
+    with_spread,
 )
 
 COLUMNS = [
@@ -78,7 +79,7 @@ def _timed_fit(make, X, runs):
         t0 = time.perf_counter()
         quiet_fit(model, X)
         times.append(time.perf_counter() - t0)
-    return statistics.median(times), model
+    return times, model
 
 
 def run(datasets=None, code_sizes=(2, 8, 16, 32), hidden=(128,), max_iter=500, runs=3):
@@ -112,22 +113,22 @@ def run(datasets=None, code_sizes=(2, 8, 16, 32), hidden=(128,), max_iter=500, r
                     random_state=0,
                 )
 
-            t_pca, pca = _timed_fit(make_pca, X_tr, runs)
-            t_ae, ae = _timed_fit(make_ae, X_tr, runs)
+            ts_pca, pca = _timed_fit(make_pca, X_tr, runs)
+            ts_ae, ae = _timed_fit(make_ae, X_tr, runs)
             e_pca, e_ae = _error(pca, X_te), _error(ae, X_te)
-            rows.append(
+            row = {"dataset": name, "k": k}
+            with_spread(row, "pca_fit_s", ts_pca)
+            with_spread(row, "ae_fit_s", ts_ae)
+            row.update(
                 {
-                    "dataset": name,
-                    "k": k,
-                    "pca_fit_s": t_pca,
-                    "ae_fit_s": t_ae,
                     "ae_n_iter": int(ae.n_iter_),
                     "pca_test_error": e_pca,
                     "ae_test_error": e_ae,
                     "ae/pca_error": e_ae / e_pca,
-                    "ae/pca_time": t_ae / t_pca,
+                    "ae/pca_time": row["ae_fit_s"] / row["pca_fit_s"],
                 }
             )
+            rows.append(row)
     return rows
 
 
@@ -137,6 +138,7 @@ def main(argv=None):
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args(argv)
     apply_common_args(args)
+    record = start_recording("pca", argv)
     if args.quick:
         rng = np.random.RandomState(0)
         rows = run(
@@ -148,8 +150,12 @@ def main(argv=None):
         )
     else:
         rows = run(runs=args.runs)
-    print("## PCA vs AutoencoderTransformer: fit time and held-out error\n")
-    print(markdown_table(rows, COLUMNS))
+    finish_main(
+        record,
+        args,
+        "PCA vs AutoencoderTransformer: fit time and held-out error",
+        [{"columns": COLUMNS, "rows": rows}],
+    )
     return rows
 
 

@@ -32,10 +32,12 @@ if __package__ in (None, ""):
 from benchmarks._common import (
     add_common_args,
     apply_common_args,
+    finish_main,
     low_rank_data,
-    markdown_table,
     quiet_fit,
     run_child,
+    start_recording,
+    with_spread,
 )
 
 COLUMNS = [
@@ -138,16 +140,12 @@ def run(
         }
         x_bytes = peaks[contenders[0]]["X_bytes"]
         s = statistics.median(per_iter["skae"])
-        row = {
-            "n_samples": n,
-            "n_features": n_features,
-            "X_MB": x_bytes / 2**20,
-            "skae_ms_per_iter": 1e3 * s,
-            "skae_us_per_iter_per_sample": 1e6 * s / n,
-            "skae_peak/X": peaks["skae"]["peak_bytes"] / x_bytes,
-        }
+        row = {"n_samples": n, "n_features": n_features, "X_MB": x_bytes / 2**20}
+        with_spread(row, "skae_ms_per_iter", per_iter["skae"], 1e3)
+        row["skae_us_per_iter_per_sample"] = 1e6 * s / n
+        row["skae_peak/X"] = peaks["skae"]["peak_bytes"] / x_bytes
         if "mlp" in contenders:
-            row["mlp_ms_per_iter"] = 1e3 * statistics.median(per_iter["mlp"])
+            with_spread(row, "mlp_ms_per_iter", per_iter["mlp"], 1e3)
             row["mlp_peak/X"] = peaks["mlp"]["peak_bytes"] / x_bytes
         rows.append(row)
     return rows
@@ -159,12 +157,17 @@ def main(argv=None):
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args(argv)
     apply_common_args(args)
+    record = start_recording("scaling", argv)
     if args.quick:
         rows = run(sizes=(50, 200), n_features=8, hidden=(6,), k=2, max_iter=3, runs=1)
     else:
         rows = run(runs=args.runs)
-    print("## Scaling with n_samples: time per iteration, peak memory of fit\n")
-    print(markdown_table(rows, COLUMNS))
+    finish_main(
+        record,
+        args,
+        "Scaling with n_samples: time per iteration, peak memory of fit",
+        [{"columns": COLUMNS, "rows": rows}],
+    )
     return rows
 
 

@@ -37,10 +37,12 @@ from benchmarks._common import (
     add_common_args,
     apply_common_args,
     digits,
+    finish_main,
     low_rank_data,
-    markdown_table,
     quiet_fit,
     run_child,
+    start_recording,
+    with_spread,
 )
 
 COLUMNS = [
@@ -140,6 +142,8 @@ def case(
     return {
         "fit_s": statistics.median(fit_times),
         "eval_s": statistics.median(per_eval),
+        "fit_times": fit_times,
+        "eval_times": per_eval,
         "n_iter": int(statistics.median(iters)),
         "n_fev": int(statistics.median(fev_counts)),
     }
@@ -174,19 +178,18 @@ def run(problems=None, repeats=3, contenders=("skae", "MLPRegressor")):
                 )
                 for lim in (True, False)
             }
-            rows.append(
-                {
-                    "problem": label,
-                    "contender": contender,
-                    "n_iter": res[True]["n_iter"],
-                    "n_fev": res[True]["n_fev"],
-                    "limited_ms_per_eval": 1e3 * res[True]["eval_s"],
-                    "default_ms_per_eval": 1e3 * res[False]["eval_s"],
-                    "limited_s_per_fit": res[True]["fit_s"],
-                    "default_s_per_fit": res[False]["fit_s"],
-                    "default/limited": res[False]["eval_s"] / res[True]["eval_s"],
-                }
-            )
+            row = {
+                "problem": label,
+                "contender": contender,
+                "n_iter": res[True]["n_iter"],
+                "n_fev": res[True]["n_fev"],
+            }
+            for lim, name in ((True, "limited"), (False, "default")):
+                with_spread(row, f"{name}_ms_per_eval", res[lim]["eval_times"], 1e3)
+            for lim, name in ((True, "limited"), (False, "default")):
+                with_spread(row, f"{name}_s_per_fit", res[lim]["fit_times"])
+            row["default/limited"] = res[False]["eval_s"] / res[True]["eval_s"]
+            rows.append(row)
     return rows
 
 
@@ -196,6 +199,7 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
     apply_common_args(args)
+    record = start_recording("threads", argv)
     if args.quick:
         rows = run(
             problems=[
@@ -211,8 +215,12 @@ def main(argv=None):
         )
     else:
         rows = run(repeats=args.repeats)
-    print("## Threads: scipy's OpenBLAS at 1 thread (skae's fit) vs default\n")
-    print(markdown_table(rows, COLUMNS))
+    finish_main(
+        record,
+        args,
+        "Threads: scipy's OpenBLAS at 1 thread (skae's fit) vs default",
+        [{"columns": COLUMNS, "rows": rows}],
+    )
     return rows
 
 

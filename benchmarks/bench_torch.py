@@ -42,10 +42,13 @@ from benchmarks._common import (
     add_common_args,
     apply_common_args,
     digits,
+    finish_main,
     low_rank_data,
-    markdown_table,
     quiet_fit,
     run_child,
+    spread,
+    start_recording,
+    with_spread,
 )
 
 COLUMNS = [
@@ -298,13 +301,10 @@ def eval_case(
             stack.callback(torch.set_num_threads, old)
         t = interleaved_times({"skae": skae_eval, "torch": torch_eval}, repeats)
     ratios = [b / a for a, b in zip(t["skae"], t["torch"])]
-    return {
-        "threads": threads,
-        "dtype": dtype,
-        "skae_ms_per_eval": 1e3 * statistics.median(t["skae"]),
-        "torch_ms_per_eval": 1e3 * statistics.median(t["torch"]),
-        "torch/skae": statistics.median(ratios),
-    }
+    row = {"threads": threads, "dtype": dtype}
+    with_spread(row, "skae_ms_per_eval", t["skae"], 1e3)
+    with_spread(row, "torch_ms_per_eval", t["torch"], 1e3)
+    return with_spread(row, "torch/skae", ratios)
 
 
 EVAL_COLUMNS = [
@@ -396,6 +396,7 @@ def _run_one(config, runs, with_torch, time_cap, threads):
                 "contender": name,
                 "reached": f"{sum(r['reached'] for r in rs)}/{len(rs)}",
                 "seconds": t,
+                "seconds_spread": spread([r["seconds"] for r in rs]),
                 "iterations": int(statistics.median(r["iterations"] for r in rs)),
                 "final_loss": statistics.median(r["final_loss"] for r in rs),
                 "target_loss": target,
@@ -429,6 +430,7 @@ def main(argv=None):
     parser.add_argument("--time-cap", type=float, default=60.0)
     args = parser.parse_args(argv)
     apply_common_args(args)
+    record = start_recording("torch", argv)
     with_torch = have_torch() and not args.no_torch
     threads = tuple(t.strip() for t in args.threads.split(","))
     if args.quick:
@@ -448,17 +450,24 @@ def main(argv=None):
             threads=threads,
         )
         eval_rows = run_eval(threads=threads) if with_torch else []
-    print(
-        "## skae vs PyTorch (CPU): wall time to reach skae's training loss "
-        "after 500 L-BFGS iterations (64-128-8-128-64 tanh, digits)\n"
-    )
-    print(markdown_table(rows, COLUMNS))
+    tables = [{"columns": COLUMNS, "rows": rows}]
     if eval_rows:
-        print(
-            "\nOne loss-and-gradient evaluation of the same network, skae vs "
-            "torch, interleaved in one process (median over rounds):\n"
+        tables.append(
+            {
+                "caption": "One loss-and-gradient evaluation of the same network, "
+                "skae vs torch, interleaved in one process (median [min, max] "
+                "over rounds):",
+                "columns": EVAL_COLUMNS,
+                "rows": eval_rows,
+            }
         )
-        print(markdown_table(eval_rows, EVAL_COLUMNS))
+    finish_main(
+        record,
+        args,
+        "skae vs PyTorch (CPU): wall time to reach skae's training loss after "
+        "500 L-BFGS iterations (64-128-8-128-64 tanh, digits)",
+        tables,
+    )
     return rows
 
 
