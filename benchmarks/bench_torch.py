@@ -104,6 +104,9 @@ def skae_case(
             hidden_layer_sizes=tuple(hidden),
             activation="tanh",
             alpha=0.0,
+            init="random",  # the plain network torch fits, no PCA skip path
+            solver="lbfgs",
+            early_stopping=False,
             max_iter=n_iter,
             tol=0.0,
             max_fun=10**6,
@@ -113,6 +116,7 @@ def skae_case(
         # Start from the shared initial weights (warm_start reads coefs_).
         ae.coefs_ = [W.astype(dtype) for W in coefs]
         ae.intercepts_ = [b.astype(dtype) for b in intercepts]
+        ae.skip_coefs_ = []
         return ae
 
     quiet_fit(make(2), X)  # warm-up

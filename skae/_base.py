@@ -194,8 +194,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
         rng = check_random_state(self.random_state)
         if continuing or (self.warm_start and hasattr(self, "coefs_")):
             what = "partial_fit" if continuing else "warm_start=True"
-            check_same_architecture(self.coefs_, self.skip_coefs_, arch, what)
-            theta = pack(self.coefs_, self.intercepts_, arch, self.skip_coefs_)
+            # parameters set by hand (no skip_coefs_) have no skip path
+            skips = getattr(self, "skip_coefs_", [])
+            check_same_architecture(self.coefs_, skips, arch, what)
+            theta = pack(self.coefs_, self.intercepts_, arch, skips)
             plain = getattr(self, "_adam_state", None)
             if continuing and plain is not None and len(plain["m"]) == theta.size:
                 adam = AdamState.from_plain(plain)

@@ -1,36 +1,33 @@
 """The dask data backend: rows that live in the row chunks of a dask array.
 
 :class:`DaskData` answers what the fit pipeline (:mod:`skae._fit`) asks of the
-data, as :class:`skae._memory.ArrayData` does in memory; it receives arrays
-and plain values, never an estimator. The data never reaches the client
-(except one chunk at a time for Adam). Under a ``dask.distributed`` client the
-(corrupted) training data is persisted on the workers for the fit; otherwise
-chunks are recomputed by each evaluation, which keeps a single-machine fit out
-of core. dask is imported only when a dask array is passed in.
+data, as :class:`skae._memory.ArrayData` does in memory, from arrays and plain
+values, never an estimator. The data never reaches the client (except one
+chunk at a time for Adam). Under a ``dask.distributed`` client the (corrupted)
+training data is persisted on the workers; otherwise each evaluation
+recomputes the chunks, out of core. dask is imported only for a dask array.
 
-L-BFGS by map-reduce, as Spark MLlib's and dask-glm's: scipy's L-BFGS-B runs
-on the client; each evaluation maps :func:`skae._network.backprop` over the
-row chunks (in blocks of bounded memory) and sums ``(sse, gradient)`` by a
-tree reduction, so only the parameters and the summed gradient travel. With a
-sparsity penalty a first map-reduce sums the code activations (the KL term at
-the *global* mean code, as in memory). Greedy pretraining fits each stage the
-same way. Early stopping holds out the rows the in-memory fit would, each
-chunk keeping its own; the held-out loss is one more map-reduce.
+L-BFGS by map-reduce, as Spark MLlib's and dask-glm's: L-BFGS-B runs on the
+client; each evaluation maps :func:`skae._network.backprop` over the row
+chunks (in blocks of bounded memory) and sums ``(sse, gradient)`` by a tree
+reduction. A sparsity penalty first sums the code activations (the KL term at
+the *global* mean code). Greedy pretraining fits each stage the same way.
+Held-out rows are those the in-memory fit holds out, each chunk keeping its
+own; held-out losses and the PCA start's moments are map-reduces too.
 
-Denoising (L-BFGS): each chunk is corrupted by a ``RandomState`` seeded from
-one seed per chunk, drawn once from ``random_state``, so the noise depends on
-``random_state`` and the chunking, never on which worker runs a chunk; the fit
-equals the in-memory fit of the per-chunk corrupted data. Salt-and-pepper uses
-the global per-feature extremes. Adam streams the chunks through the client in
-the order and with the shuffling (and per-minibatch noise) :mod:`skae._fit`
-defines, so it equals the in-memory Adam fit with the same row blocks.
+Denoising (L-BFGS): chunk ``i`` is corrupted by ``RandomState(seeds[i])``,
+the seeds drawn once from ``random_state``, so the noise depends on the seed
+and the chunking, never on which worker runs a chunk: the fit equals the
+in-memory fit of the per-chunk corrupted data (salt-and-pepper uses the
+global extremes). Adam streams the chunks through the client as
+:mod:`skae._fit` defines its epochs, so it equals the in-memory Adam fit with
+the same row blocks.
 
 Lost workers: every task is a pure function of its chunk and of seeds drawn on
-the client, and the reductions have a fixed shape, so a chunk recomputed on
-another worker gives the same numbers. When a ``dask.distributed`` worker is
-lost during a fit, the scheduler recomputes what it held from the graph and
-the fit completes with the same result as an undisturbed one; when the data
-cannot be recomputed, the error propagates and the estimator stays unfitted.
+the client, and the reductions have a fixed shape, so the scheduler recomputes
+what a lost worker held and the fit completes with the undisturbed result;
+when the data cannot be recomputed, the error propagates and the estimator
+stays unfitted.
 """
 
 from __future__ import annotations
@@ -52,11 +49,11 @@ from skae._network import (
     row_sq_errors,
     unpack,
 )
-from skae._pca import moments
+from skae._pca import FAN_IN, moments
 from skae._validation import check_value_magnitude, check_width
 
-#: Fan-in of the tree reduction of chunk results.
-_SPLIT_EVERY = 8
+#: Fan-in of the tree reduction of chunk results (as :func:`skae._pca.tree_sum`).
+_SPLIT_EVERY = FAN_IN
 
 
 def is_dask_collection(X) -> bool:
@@ -179,10 +176,6 @@ def _chunk_sse(X, theta, arch, dtype, budget):
     return float(_chunk_row_errors(X, theta, arch, dtype, budget).sum())
 
 
-def _chunk_moments(X, dtype):
-    return moments(np.asarray(X, dtype=dtype))
-
-
 def _sum_parts(*parts):
     first = parts[0]
     if isinstance(first, tuple):
@@ -200,10 +193,6 @@ def _corrupt_chunk(block, *, seeds, noise, low, high, block_id):
 
 def _tile_chunk(block, n):
     return np.tile(np.asarray(block), (n, 1))
-
-
-def _take_rows(block, rows):
-    return np.asarray(block)[rows]
 
 
 def chunk_seeds(rng: np.random.RandomState, n_chunks: int) -> np.ndarray:
@@ -234,7 +223,7 @@ class ChunkedObjective:
     whatever dask scheduler is active.
     """
 
-    def __init__(self, X_in, target, arch, *, alpha, beta, rho):
+    def __init__(self, X_in, target, arch, beta=0.0, *, alpha, rho):
         self.x_blocks = list(X_in.to_delayed().ravel())
         self.t_blocks = (
             self.x_blocks if target is X_in else list(target.to_delayed().ravel())
@@ -326,16 +315,8 @@ class DaskData(TrainingRows):
             start += size
             for val in (False, True):
                 rows = np.flatnonzero(mask == val)
-                if len(rows):
-                    parts[val].append(
-                        X.blocks[i].map_blocks(
-                            _take_rows,
-                            rows,
-                            chunks=((len(rows),), X.chunks[1]),
-                            dtype=X.dtype,
-                            meta=np.empty((0, 0), X.dtype),
-                        )
-                    )
+                if len(rows):  # one chunk of this chunk's rows, in order
+                    parts[val].append(X.blocks[i][rows])
         return tuple(
             DaskData(
                 self._kept(da.concatenate(parts[val], axis=0)), persist=self.persist
@@ -371,20 +352,16 @@ class DaskData(TrainingRows):
         return ChunkedSquaredError(self.target, arch)
 
     def row_errors(self, arch):
-        """``theta -> ||x_i - x_hat_i||^2`` of each row, computed chunk by
-        chunk and gathered (the cross-validated choice, on small data only)."""
-        X, dtype = self.target, np.dtype(self.target.dtype)
+        """``theta -> ||x_i - x_hat_i||^2`` of each row, gathered chunk by
+        chunk (the cross-validated choice, on small data only)."""
+        import dask
+
+        blocks, dtype = self.target.to_delayed().ravel(), self.target.dtype
+        kernel, budget = dask.delayed(_chunk_row_errors), working_memory_bytes()
 
         def errors(theta):
-            import dask
-
             theta_d = dask.delayed(np.array(theta, dtype=np.float64))
-            parts = [
-                dask.delayed(_chunk_row_errors)(
-                    b, theta_d, arch, dtype, working_memory_bytes()
-                )
-                for b in X.to_delayed().ravel()
-            ]
+            parts = [kernel(b, theta_d, arch, dtype, budget) for b in blocks]
             return np.concatenate(dask.compute(*parts))
 
         return errors
@@ -393,11 +370,8 @@ class DaskData(TrainingRows):
         """The :class:`~skae._pca.Moments` of the clean rows, by map-reduce."""
         import dask
 
-        parts = [
-            dask.delayed(_chunk_moments)(b, self.target.dtype)
-            for b in self.target.to_delayed().ravel()
-        ]
-        return _reduce(parts)
+        blocks = self.target.to_delayed().ravel()
+        return _reduce([dask.delayed(moments)(b) for b in blocks])
 
     def column_mean(self) -> np.ndarray:
         if self._mean is None:
@@ -414,11 +388,6 @@ class DaskData(TrainingRows):
         """Each stage fitted by map-reduce L-BFGS, its codes computed (and
         persisted) on the workers."""
 
-        def make_objective(inputs, targets, stage, beta):
-            return ChunkedObjective(
-                inputs, targets, stage, alpha=alpha, beta=beta, rho=rho
-            )
-
         def encode(inputs, coefs, intercepts, activations):
             dtype = inputs.dtype
             kernel = partial(
@@ -433,7 +402,7 @@ class DaskData(TrainingRows):
             return self._kept(codes)
 
         return dict(
-            make_objective=make_objective,
+            make_objective=partial(ChunkedObjective, alpha=alpha, rho=rho),
             encode=encode,
             column_mean=lambda A: np.asarray(A.mean(axis=0).compute()),
         )

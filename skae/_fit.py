@@ -364,10 +364,12 @@ def fit(
         )
         if early is not None and early.best_iter == 0 and start.theta is None:
             # no iterate beat the start on the held-out rows: the start, as
-            # computed from every row (PCA's, for init="pca"), is the model
-            stopped_by = result.stopped_by
+            # computed from every row (PCA's, for init="pca"), is the model;
+            # the iterations run and their losses are still reported
+            run = result
             result, theta0, adam_state = _start_only(all_rows, arch, hyper, rng, start)
-            result.stopped_by = stopped_by
+            result.n_iter, result.loss_curve = run.n_iter, run.loss_curve
+            result.stopped_by = run.stopped_by
     if not (np.isfinite(result.theta).all() and np.isfinite(result.loss)):
         raise ValueError(
             f"{name} diverged: the parameters or the loss became non-finite. "

@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from skae._network import Workspace, loss_grad, row_sq_errors
-from skae._pca import Moments, moments
+from skae._pca import Moments, moments, tree_sum
 
 
 def objective(X_in, target, arch, *, alpha, beta, rho):
@@ -99,8 +99,9 @@ class ArrayData(TrainingRows):
         return partial(row_sq_errors, arch=arch, X=self.target)
 
     def moments(self) -> Moments:
-        """The :class:`~skae._pca.Moments` of the clean rows (PCA start)."""
-        return moments(self.target)
+        """The :class:`~skae._pca.Moments` of the clean rows (PCA start),
+        summed over the row blocks as the dask backend sums its chunks."""
+        return tree_sum([moments(B) for B in self.blocks()])
 
     def column_mean(self) -> np.ndarray:
         return _column_mean(self.target)

@@ -10,6 +10,8 @@ eigenvectors of the centred scatter matrix, computed in float64.
 
 from __future__ import annotations
 
+import functools
+import operator
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +32,20 @@ class Moments:
         return Moments(
             self.count + other.count, self.sums + other.sums, self.gram + other.gram
         )
+
+
+#: Fan-in of a tree sum of per-block results (the dask backend's reductions).
+FAN_IN = 8
+
+
+def tree_sum(parts: list):
+    """Sum ``parts`` in groups of :data:`FAN_IN`, left to right, then the
+    group sums likewise: the order of the dask backend's tree reduction, so
+    that the same row blocks give bit-identical sums in memory and on dask."""
+    while len(parts) > 1:
+        groups = [parts[i : i + FAN_IN] for i in range(0, len(parts), FAN_IN)]
+        parts = [functools.reduce(operator.add, g) for g in groups]
+    return parts[0]
 
 
 def moments(X) -> Moments:

@@ -1,6 +1,7 @@
 """AutoencoderTransformer: the claims of the core issue."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -56,15 +57,21 @@ def test_linear_autoencoder_equals_pca_in_float32(digits_standardized):
 
 
 def test_deep_autoencoder_beats_pca_on_held_out_digits(digits_split):
+    """Measured (int branch, defaults: PCA start, L-BFGS, held-out early
+    stopping): 0.40x PCA's held-out error, stopped by early stopping at 186
+    of 300 iterations without a warning (the old defaults, Glorot's start
+    and 300 iterations, gave 0.49x). Bound: the measured 0.40 x 1.3."""
     X_tr, X_te, _, _ = digits_split
     ae = AutoencoderTransformer(
         8, hidden_layer_sizes=(128,), activation="tanh", max_iter=300, random_state=0
     )
-    with pytest.warns(ConvergenceWarning):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
         ae.fit(X_tr)
+    assert ae.stopped_by_ == "early_stopping"
     pca_err = pca_error(PCA(8).fit(X_tr), X_te)
     ae_err = -ae.score(X_te)
-    assert ae_err < 0.8 * pca_err
+    assert ae_err < 0.52 * pca_err, ae_err / pca_err
 
 
 def test_api_shapes_and_score(digits_unit):
@@ -197,7 +204,13 @@ def test_failed_fit_leaves_no_half_fitted_state(digits_unit):
 def test_warm_start_continues_from_fitted_parameters(digits_unit):
     X = digits_unit[:300]
     ae = AutoencoderTransformer(
-        4, hidden_layer_sizes=(8,), max_iter=10, warm_start=True, random_state=0
+        4,
+        hidden_layer_sizes=(8,),
+        max_iter=10,
+        solver="lbfgs",
+        early_stopping=False,
+        warm_start=True,
+        random_state=0,
     )
     with pytest.warns(ConvergenceWarning):
         ae.fit(X)

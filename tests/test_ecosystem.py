@@ -295,7 +295,7 @@ def test_callback_sees_estimator_and_stops_training(digits):
         seen.append((iteration, loss, estimator.score(X[:10])))
         return iteration == 5
 
-    ae = _small(max_iter=100, callback=callback).fit(X)
+    ae = _small(max_iter=100, early_stopping=False, callback=callback).fit(X)
     assert [s[0] for s in seen] == [1, 2, 3, 4, 5]
     assert ae.n_iter_ == 5
     assert ae.stopped_by_ == "callback"
@@ -306,7 +306,9 @@ def test_callback_sees_estimator_and_stops_training(digits):
 def test_callback_returning_falsy_values_does_not_stop(digits):
     X, _ = digits
     with pytest.warns(Warning):
-        ae = _small(max_iter=8, callback=lambda i, loss, est: None).fit(X)
+        ae = _small(
+            max_iter=8, early_stopping=False, callback=lambda i, loss, est: None
+        ).fit(X)
     assert ae.n_iter_ == 8
     assert ae.stopped_by_ is None
 
@@ -344,7 +346,7 @@ def test_early_stopping_stops_on_overfitting_and_keeps_best(digits):
 @QUIET
 def test_no_validation_scores_without_early_stopping(digits):
     X, _ = digits
-    ae = _small().fit(X)
+    ae = _small(early_stopping=False).fit(X)
     assert ae.validation_scores_ is None
     assert ae.best_validation_score_ is None
 

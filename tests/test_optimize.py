@@ -43,8 +43,15 @@ def test_only_scipys_own_blas_is_limited_during_fit_and_restored_after():
     X = np.random.RandomState(0).uniform(size=(50, 6))
     with threadpool_limits(limits=2):
         expected = _blas_threads()
-        est = AutoencoderTransformer(
-            2, hidden_layer_sizes=(), max_iter=3, tol=0, callback=record
+        est = AutoencoderTransformer(  # Glorot's start: PCA's would be optimal
+            2,
+            hidden_layer_sizes=(),
+            init="random",
+            solver="lbfgs",
+            early_stopping=False,
+            max_iter=3,
+            tol=0,
+            callback=record,
         )
         with pytest.warns(ConvergenceWarning):
             est.fit(X)

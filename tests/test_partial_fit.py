@@ -84,6 +84,7 @@ def test_first_step_is_adam_on_the_fit_objective(stream):
         alpha=alpha,
         batch_size=len(X),
         learning_rate_init=lr,
+        init="random",  # the Glorot start built below
         random_state=0,
     )
     est.partial_fit(X)
@@ -193,7 +194,11 @@ def test_callback_runs_once_per_pass_and_can_stop(stream):
 
     seen.clear()
     est = AutoencoderTransformer(
-        3, hidden_layer_sizes=(5,), solver="adam", callback=callback
+        3,
+        hidden_layer_sizes=(5,),
+        solver="adam",
+        early_stopping=False,
+        callback=callback,
     ).fit(stream[0])
     assert est.n_iter_ == 3 and est.stopped_by_ == "callback"
 

@@ -39,7 +39,12 @@ def test_callback_snapshots_are_copies(solver, dtype, X):
         assert est.n_features_in_ == 8 and est.n_iter_ == iteration
 
     est = AutoencoderTransformer(
-        3, hidden_layer_sizes=(5,), max_iter=8, solver=solver, callback=keep
+        3,
+        hidden_layer_sizes=(5,),
+        max_iter=8,
+        solver=solver,
+        early_stopping=False,
+        callback=keep,
     ).set_params(random_state=0)
     est.fit(X)
     assert len(kept) == 8
@@ -77,7 +82,9 @@ def test_callback_that_detaches_itself(solver, X):
     (set_params(callback=None) on the estimator it was given, or on the
     fitted one) does not crash the fit."""
     calls = []
-    est = AutoencoderTransformer(3, hidden_layer_sizes=(5,), max_iter=6)
+    est = AutoencoderTransformer(
+        3, hidden_layer_sizes=(5,), max_iter=6, early_stopping=False
+    )
 
     def once(iteration, loss, view):
         calls.append(iteration)
@@ -105,7 +112,9 @@ def test_concurrent_fits_of_one_object_store_one_of_them_whole():
     rng = np.random.RandomState(0)
     data = [rng.normal(size=(60, 8)), rng.normal(size=(60, 5))]
     for _ in range(5):
-        est = AutoencoderTransformer(2, hidden_layer_sizes=(4,), max_iter=20)
+        est = AutoencoderTransformer(
+            2, hidden_layer_sizes=(4,), max_iter=20, early_stopping=False
+        )
         barrier = threading.Barrier(2)
 
         def work(Xi, est=est, barrier=barrier):
@@ -125,7 +134,9 @@ def test_reentrant_fit_from_the_callback_leaves_the_outer_fit(X):
     """Item 9: a callback that fits the same object on other data: the outer
     fit completes and its state, whole, is what remains."""
     other = np.random.RandomState(1).normal(size=(40, 5))
-    est = AutoencoderTransformer(2, hidden_layer_sizes=(4,), max_iter=5)
+    est = AutoencoderTransformer(
+        2, hidden_layer_sizes=(4,), max_iter=5, early_stopping=False
+    )
 
     def refit(iteration, loss, view):
         if iteration == 2:
@@ -186,8 +197,9 @@ def _skae_imports(path):
 #: Adam solver and the data backends, the fit pipeline, the base estimator,
 #: the public estimators, and what uses the public API.
 LAYERS = [
-    {"_activations", "_noise", "_optimize", "_docstrings"},
+    {"_activations", "_noise", "_optimize", "_docstrings", "_select"},
     {"_network"},
+    {"_pca"},
     {"_validation", "_inference", "_memory", "_pretrain", "_adam"},
     {"_dask"},
     {"_fit", "_transform"},

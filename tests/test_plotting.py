@@ -25,7 +25,7 @@ def _close_figures():
 def fitted(digits_unit):
     X = digits_unit[:300]
     ae = AutoencoderTransformer(
-        4, hidden_layer_sizes=(16,), max_iter=20, random_state=0
+        4, hidden_layer_sizes=(16,), max_iter=20, early_stopping=False, random_state=0
     ).fit(X)
     early = AutoencoderTransformer(
         4,

@@ -216,9 +216,14 @@ def test_non_finite_gradient_with_finite_loss_never_gives_nan_parameters(
 def test_overflowing_transform_input_is_a_clear_value_error(dtype, X_small):
     """A model fitted on unit-scale data, asked to transform or score values
     whose squares overflow the dtype: a ValueError, never inf/NaN outputs
-    or an overflow warning."""
+    or an overflow warning. (Glorot's decoder: a PCA start's decoder has
+    orthonormal rows, which codes at the dtype's maximum need not overflow.)"""
     est = AutoencoderTransformer(
-        hidden_layer_sizes=(), activation="identity", max_iter=10, random_state=0
+        hidden_layer_sizes=(),
+        activation="identity",
+        init="random",
+        max_iter=10,
+        random_state=0,
     ).fit(X_small.astype(dtype))
     huge = np.full((3, 8), np.finfo(dtype).max / 4, dtype=dtype)
     with warnings.catch_warnings():

@@ -92,16 +92,15 @@ def test_minimize_adam_budget_callback_interrupt_and_divergence():
 # ----------------------------------------------------------- on estimators
 def test_adam_and_lbfgs_on_digits_at_their_defaults():
     """Standardized digits, 70/30 split, 8 codes, every other parameter at its
-    default (500 L-BFGS iterations, 500 Adam epochs of 200 rows at 1e-3):
-    the same fitted attributes, and held-out errors close to each other.
+    default (early_stopping="auto": on these 1257 rows, a held-out 10 %; L-BFGS,
+    or Adam epochs of 200 rows at 1e-3): the same fitted attributes, both
+    stopped by early stopping, and held-out errors close to each other.
 
-    Measured (random_state=0): L-BFGS 17.43, Adam 19.55 (ratio 1.12). Both
-    stop at their budget. Adam trails by 9-19 % over the seeds and splits
-    tried (0.96 on one split): it is still descending at 500 epochs (training
-    error 9.2 against 8.4), and at equal training error its solution
-    extrapolates worse to the near-constant standardized pixels of the
-    held-out rows. With 1000 iterations each the ratio is 1.07. The bound
-    below, 1.2, is the measured ratio with a margin, not issue 10's 10 %.
+    Measured (random_state=0, int branch): L-BFGS 16.11 (0.46x PCA, 214
+    iterations), Adam 18.37 (0.53x PCA, 364 epochs): ratio 1.14, so issue
+    10's "within 10 %" does not hold at the defaults (it was 1.12 with the
+    old defaults, 500 iterations each and no early stopping). The bound
+    below, 1.2, is the measured ratio with a 5 % margin.
     """
     X = load_digits().data
     X_tr, X_te = train_test_split(X, test_size=0.3, random_state=0)
@@ -112,11 +111,14 @@ def test_adam_and_lbfgs_on_digits_at_their_defaults():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             with threadpool_limits(1):  # small matrices: one thread is fastest
-                ae = AutoencoderTransformer(8, solver=solver, random_state=0)
+                ae = AutoencoderTransformer(
+                    8, solver=solver, early_stopping="auto", random_state=0
+                )
                 ae.fit(X_tr)
         fitted[solver] = {k for k in vars(ae) if k.endswith("_")}
         errors[solver] = -ae.score(X_te)
-        assert ae.n_iter_ == len(ae.loss_curve_) == 500
+        assert ae.n_iter_ == len(ae.loss_curve_) < 500
+        assert ae.stopped_by_ == "early_stopping"
     assert fitted["lbfgs"] == fitted["adam"]
     ratio = errors["adam"] / errors["lbfgs"]
     assert 1 / 1.2 < ratio < 1.2, errors
@@ -135,6 +137,7 @@ def test_adam_early_stopping_keeps_the_best_epoch():
         early_stopping=True,
         validation_fraction=0.3,
         n_iter_no_change=5,
+        init="random",  # an epoch beats Glorot's start (PCA's is kept here)
         random_state=0,
     ).fit(X)
     assert ae.stopped_by_ == "early_stopping" and ae.n_iter_ < 300
@@ -149,7 +152,9 @@ def test_adam_early_stopping_keeps_the_best_epoch():
 @pytest.mark.parametrize("solver", ["lbfgs", "adam"])
 def test_verbose_lines_are_the_same_for_both_solvers(solver, capsys):
     X = np.random.RandomState(0).normal(size=(50, 4))
-    AutoencoderTransformer(2, solver=solver, max_iter=20, verbose=1).fit(X)
+    AutoencoderTransformer(
+        2, solver=solver, max_iter=20, early_stopping=False, verbose=1
+    ).fit(X)
     lines = capsys.readouterr().out.strip().splitlines()
     assert [int(re.match(r"Iteration (\d+), loss", s).group(1)) for s in lines[:-1]]
     assert lines[-1].startswith("AutoencoderTransformer: 20 iterations")
@@ -165,7 +170,16 @@ def test_interrupt_in_callback_keeps_the_last_completed_iteration(solver):
             seen["coefs"] = est.coefs_[0].copy()
             raise KeyboardInterrupt
 
-    est = DenoisingAutoencoder(2, solver=solver, max_iter=20, callback=callback)
+    # Glorot's start: an Adam fit keeps its start unless the objective
+    # improved on it, which three epochs from PCA's need not do on this noise
+    est = DenoisingAutoencoder(
+        2,
+        solver=solver,
+        max_iter=20,
+        early_stopping=False,
+        init="random",
+        callback=callback,
+    )
     with pytest.warns(UserWarning, match="interrupted"):
         est.fit(X)
     assert est.stopped_by_ == "interrupt" and est.n_iter_ == 3
