@@ -131,6 +131,8 @@ def _estimator(hidden, n_components, max_iter):
     return AutoencoderTransformer(
         n_components,
         hidden_layer_sizes=tuple(hidden),
+        solver="lbfgs",  # seconds per L-BFGS iteration, whatever the size
+        early_stopping=False,
         max_iter=max_iter,
         tol=0.0,
         random_state=0,

@@ -325,7 +325,11 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
         5
         >>> ae.transform(X_piece).shape
         (400, 3)
-        >>> bool(ae.loss_curve_[-1] < ae.loss_curve_[0])
+        >>> # the first call starts at the first piece's PCA, which already
+        >>> # reconstructs this rank-3 stream; the Adam passes stay close to it
+        >>> err = -ae.score(X_piece)  # mean squared error per row
+        >>> total = ((X_piece - X_piece.mean(axis=0)) ** 2).sum(axis=1).mean()
+        >>> bool(err < 1e-3 * total)
         True
         """
         # _fit_context skips the parameter checks once fitted: a parameter

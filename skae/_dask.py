@@ -13,7 +13,8 @@ chunks (in blocks of bounded memory) and sums ``(sse, gradient)`` by a tree
 reduction. A sparsity penalty first sums the code activations (the KL term at
 the *global* mean code). Greedy pretraining fits each stage the same way.
 Held-out rows are those the in-memory fit holds out, each chunk keeping its
-own; held-out losses and the PCA start's moments are map-reduces too.
+own; held-out losses are map-reduces too. The PCA start's moments are
+summed on the client, one chunk at a time, exactly as in memory.
 
 Denoising (L-BFGS): chunk ``i`` is corrupted by ``RandomState(seeds[i])``,
 the seeds drawn once from ``random_state``, so the noise depends on the seed
@@ -49,7 +50,7 @@ from skae._network import (
     row_sq_errors,
     unpack,
 )
-from skae._pca import FAN_IN, moments
+from skae._pca import FAN_IN, moments, tree_sum
 from skae._validation import check_value_magnitude, check_width
 
 #: Fan-in of the tree reduction of chunk results (as :func:`skae._pca.tree_sum`).
@@ -367,11 +368,10 @@ class DaskData(TrainingRows):
         return errors
 
     def moments(self):
-        """The :class:`~skae._pca.Moments` of the clean rows, by map-reduce."""
-        import dask
-
-        blocks = self.target.to_delayed().ravel()
-        return _reduce([dask.delayed(moments)(b) for b in blocks])
+        """The :class:`~skae._pca.Moments` of the clean rows, summed chunk by
+        chunk on the client as in memory: a worker's BLAS may round the Gram
+        matrix differently, which Adam from the PCA start amplifies past 1e-9."""
+        return tree_sum([moments(B) for B in self.blocks()])
 
     def column_mean(self) -> np.ndarray:
         if self._mean is None:
@@ -408,9 +408,11 @@ class DaskData(TrainingRows):
         )
 
     def blocks(self):
-        """The clean rows, one chunk at a time, computed on the client."""
+        """The clean rows, one chunk at a time, computed on the client, in
+        aligned memory (a chunk received from a worker may start at any byte,
+        where BLAS rounds differently than on the same rows in memory)."""
         for block in self.target.to_delayed().ravel():
-            yield np.asarray(block.compute())
+            yield np.require(block.compute(), requirements=["C", "A"])
 
 
 # ------------------------------------------------------------------ inference

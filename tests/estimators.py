@@ -11,6 +11,10 @@ SMALL = dict(max_iter=30, random_state=0)
 
 ESTIMATORS = [
     AutoencoderTransformer(hidden_layer_sizes=(6,), **SMALL),
+    # Glorot's start, one fixed budget: the defaults before the PCA start
+    AutoencoderTransformer(
+        hidden_layer_sizes=(6,), init="random", early_stopping=False, **SMALL
+    ),
     AutoencoderTransformer(hidden_layer_sizes=(), activation="identity", **SMALL),
     AutoencoderTransformer(
         hidden_layer_sizes=(6, 4),

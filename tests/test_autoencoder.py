@@ -74,6 +74,25 @@ def test_deep_autoencoder_beats_pca_on_held_out_digits(digits_split):
     assert ae_err < 0.52 * pca_err, ae_err / pca_err
 
 
+@pytest.mark.parametrize("hidden", [(), (6,)])
+def test_code_as_wide_as_the_input_needs_no_iteration(hidden):
+    """With as many codes as features, the PCA start reconstructs the data
+    exactly: L-BFGS converges before its first iteration (n_iter_ == 0, an
+    empty loss curve), with or without the cross-validated iteration choice,
+    and reconstruct is the identity."""
+    X = np.random.RandomState(0).normal(size=(30, 2))
+    for early_stopping in (False, "auto"):
+        ae = AutoencoderTransformer(
+            2,
+            hidden_layer_sizes=hidden,
+            solver="lbfgs",
+            early_stopping=early_stopping,
+            random_state=0,
+        ).fit(X)
+        assert ae.n_iter_ == 0 and ae.loss_curve_ == []
+        np.testing.assert_allclose(ae.reconstruct(X), X, atol=1e-10)
+
+
 def test_api_shapes_and_score(digits_unit):
     X = digits_unit[:300]
     ae = AutoencoderTransformer(5, hidden_layer_sizes=(7,), max_iter=20, random_state=0)

@@ -406,7 +406,7 @@ def test_worker_lost_mid_fit_gives_the_undisturbed_result():
 
     def make(**kw):
         return DenoisingAutoencoder(
-            2, noise="masking", noise_level=0.3, **SMALL, **kw
+            2, noise="masking", noise_level=0.3, early_stopping=False, **SMALL, **kw
         ).set_params(max_iter=8)
 
     try:
