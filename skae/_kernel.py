@@ -1,0 +1,426 @@
+"""Row-parallel, cache-blocked evaluation of the objective, and a fused Adam step.
+
+The objective of :mod:`skae._network` is a sum over rows, so its forward and
+backward passes split by rows. :class:`BlockedObjective` is a drop-in for
+:func:`skae._network.loss_grad` with a whole-data
+:class:`~skae._network.Workspace`:
+
+* the rows are cut into ``n_threads`` contiguous parts (static, so the work a
+  thread does never depends on timing), each part into blocks of at most
+  ``block_rows`` rows, small enough that a block's layer outputs stay in a
+  core's cache while the element-wise work (activations, derivatives, the
+  residual, bias adds) runs over them;
+* each thread owns one block-sized Workspace and evaluates its blocks in
+  order with :func:`skae._network.backprop`, adding each block's ``(sse,
+  gradient)`` into its own float64 accumulator; numpy's ufuncs and BLAS
+  release the GIL, so the threads run on separate cores;
+* the parts' sums are then added in part order: for a given ``n_threads``
+  (and ``block_rows``) every evaluation performs exactly the same floating-
+  point operations in the same order, so a fit is bit-identical run to run;
+* while the threads run, BLAS is held at one thread (its products on a block
+  are too small to share, and OpenBLAS's own pool would oversubscribe the
+  cores); the limit is process-wide, so it is set on entry and restored on
+  exit of each evaluation;
+* with a sparsity penalty a first parallel pass sums the code activations
+  (the KL term needs the mean code over *all* rows, as in ``loss_grad``),
+  exactly as the dask backend does with ``code_mean``.
+
+:func:`block_loss_grad` is the per-part block loop on its own: what a dask
+chunk task can call (``skae._dask._chunk_loss_grad`` does the same loop today).
+
+:func:`use_blocked` chooses between the blocked objective and one whole-data
+evaluation with BLAS's own threads, by rules measured on the benchmark shapes
+(see its docstring). :func:`adam_step` is one fused, in-place Adam update of a
+flat float64 parameter vector with preallocated buffers (:class:`AdamState`).
+
+Imports only the numerical core.
+"""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import scipy.sparse as sp
+
+from skae._network import (
+    Architecture,
+    Workspace,
+    _sq_norm,
+    backprop,
+    forward,
+    kl_sparsity,
+    network_skips,
+    unpack,
+    unpack_skips,
+)
+
+#: Target bytes of one block's workspace (layer outputs plus scratch): about
+#: half of a core's L2 (1 MiB on the machine measured), leaving room for the
+#: block's input rows and the weights.
+BLOCK_BYTES = 512 * 2**10
+#: Bounds on the rows of a block: below 64 rows the Python overhead of a
+#: backprop call (about 40 numpy calls) dominates; above 4096 nothing is
+#: gained from blocking.
+MIN_BLOCK_ROWS, MAX_BLOCK_ROWS = 64, 4096
+
+
+def block_rows_for(arch: Architecture, dtype) -> int:
+    """Rows per block so that a block's workspace takes about ``BLOCK_BYTES``."""
+    row_bytes = (sum(arch.sizes[1:]) + max(arch.sizes[1:])) * np.dtype(dtype).itemsize
+    rows = BLOCK_BYTES // row_bytes
+    return int(min(MAX_BLOCK_ROWS, max(MIN_BLOCK_ROWS, rows)))
+
+
+def _row_parts(n: int, n_parts: int) -> list[tuple[int, int]]:
+    """``n_parts`` contiguous, nearly equal row ranges covering ``range(n)``."""
+    bounds = [(n * i) // n_parts for i in range(n_parts + 1)]
+    return [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
+def _blocks(start: int, stop: int, rows: int) -> list[slice]:
+    return [slice(a, min(a + rows, stop)) for a in range(start, stop, rows)]
+
+
+def _blocks_loss_grad(
+    pairs, theta, arch, dtype, beta, rho, code_mean, ws, spare, grad
+) -> float:
+    """Add into ``grad`` the blocks' gradients, in order; return their sse.
+
+    ``pairs`` are ``(X_block, target_block)``; blocks of ``ws``'s row count
+    use ``ws``, a shorter (last) block uses ``spare[0]`` (created on demand).
+    """
+    sse = 0.0
+    for Xb, Tb in pairs:
+        size = Xb.shape[0]
+        w = ws
+        if size != ws.ones.shape[0]:
+            if spare[0] is None or spare[0].ones.shape[0] != size:
+                spare[0] = Workspace(arch, size, dtype)
+            w = spare[0]
+        np.copyto(w.theta, theta, casting="same_kind")
+        s, _ = backprop(Xb, Tb, w, beta, rho, code_mean)
+        sse += s
+        grad += w.grad
+    return sse
+
+
+def block_loss_grad(
+    X,
+    target,
+    theta: np.ndarray,
+    arch: Architecture,
+    dtype,
+    sparsity_weight: float = 0.0,
+    sparsity_target: float = 0.05,
+    code_mean: np.ndarray | None = None,
+    block_rows: int | None = None,
+) -> tuple[float, np.ndarray]:
+    """``(sse, gradient of 0.5 * sse + n * beta * KL)`` of the rows of ``X``.
+
+    Evaluated block by block on one Workspace of ``block_rows`` rows, the
+    blocks' results added in row order into a float64 gradient: what one dask
+    chunk task computes. ``code_mean`` is the mean code over *all* training
+    rows, needed with ``sparsity_weight > 0`` (it is computed from the
+    block otherwise, as in :func:`skae._network.backprop`). No weight decay, no
+    division by the sample count: the caller finishes the objective.
+    ``X`` and ``target`` are dense or sparse, converted to ``dtype``;
+    ``theta`` is float64.
+    """
+    dtype = np.dtype(dtype)
+    X = _as_rows(X, dtype)
+    target = _as_rows(target, dtype)
+    n = X.shape[0]
+    grad = np.zeros(arch.n_params)
+    if n == 0:
+        return 0.0, grad
+    rows = min(n, block_rows or block_rows_for(arch, dtype))
+    pairs = [(X[sl], target[sl]) for sl in _blocks(0, n, rows)]
+    ws = Workspace(arch, rows, dtype)
+    sse = _blocks_loss_grad(
+        pairs,
+        theta,
+        arch,
+        dtype,
+        sparsity_weight,
+        sparsity_target,
+        code_mean,
+        ws,
+        [None],
+        grad,
+    )
+    return sse, grad
+
+
+def _as_rows(A, dtype):
+    """``A`` in ``dtype``: CSR if sparse, else C-contiguous."""
+    if sp.issparse(A):
+        return sp.csr_matrix(A, dtype=dtype)
+    return np.ascontiguousarray(A, dtype=dtype)
+
+
+def _code_sum(blocks, theta_d: np.ndarray, arch: Architecture) -> np.ndarray:
+    """Sum of the code activations (float64) over the rows of ``blocks``."""
+    c = arch.code_layer
+    coefs, intercepts = unpack(theta_d, arch)
+    skips = network_skips(arch, unpack_skips(theta_d, arch), "encoder")
+    total = np.zeros(arch.sizes[c])
+    for Xb in blocks:
+        A = forward(
+            Xb,
+            coefs[:c],
+            intercepts[:c],
+            arch.activations[:c],
+            skips=skips,
+            keep=False,
+        )[-1]
+        total += A.sum(axis=0, dtype=np.float64)
+    return total
+
+
+class _BlasOneThread:
+    """Hold every BLAS library at one thread inside ``with`` (process-wide).
+
+    The controller is built once (scanning the loaded libraries costs about a
+    millisecond); entering and leaving only calls ``set_num_threads``.
+    """
+
+    _libs = None
+
+    def __enter__(self):
+        if _BlasOneThread._libs is None:
+            from threadpoolctl import ThreadpoolController
+
+            ctl = ThreadpoolController()
+            _BlasOneThread._libs = [
+                lib for lib in ctl.lib_controllers if lib.user_api == "blas"
+            ]
+        self._old = [(lib, lib.num_threads) for lib in _BlasOneThread._libs]
+        for lib, n in self._old:
+            if n != 1:
+                lib.set_num_threads(1)
+        return self
+
+    def __exit__(self, *exc):
+        for lib, n in self._old:
+            if n != 1:
+                lib.set_num_threads(n)
+        return False
+
+
+class BlockedObjective:
+    """``theta -> (J, grad J)``: :func:`skae._network.loss_grad` by row blocks.
+
+    Parameters
+    ----------
+    arch : Architecture
+    X, target : arrays of shape (n_samples, n_features)
+        Network input and reconstruction target, dense or sparse; converted
+        once to ``dtype`` (C-contiguous, or CSR).
+    dtype : float32 or float64
+        The dtype the passes run in; ``theta`` and the gradient are float64.
+    alpha, sparsity_weight, sparsity_target : float
+        As in :func:`skae._network.loss_grad`.
+    n_threads : int
+        Threads evaluating blocks (1: blocks in sequence on the caller's
+        thread). Results are bit-identical from call to call for a given
+        ``n_threads`` and ``block_rows``.
+    block_rows : int, optional
+        Rows per block; default :func:`block_rows_for`.
+    limit_blas : bool
+        Hold BLAS at one thread during each evaluation (process-wide, restored
+        after). Always on with ``n_threads > 1``.
+    """
+
+    def __init__(
+        self,
+        arch: Architecture,
+        X,
+        target,
+        dtype,
+        alpha: float = 0.0,
+        sparsity_weight: float = 0.0,
+        sparsity_target: float = 0.05,
+        n_threads: int = 1,
+        block_rows: int | None = None,
+        limit_blas: bool = True,
+    ) -> None:
+        self.arch, self.dtype = arch, np.dtype(dtype)
+        X_d = _as_rows(X, self.dtype)
+        T_d = X_d if target is X else _as_rows(target, self.dtype)
+        self.m = X_d.shape[0]
+        self.alpha = alpha
+        self.sparsity_weight, self.sparsity_target = sparsity_weight, sparsity_target
+        self.block_rows = int(block_rows or block_rows_for(arch, dtype))
+        parts = _row_parts(self.m, max(1, int(n_threads)))
+        self.n_threads = len(parts)
+        self.limit_blas = limit_blas or self.n_threads > 1
+        rows = min(self.block_rows, max(1, self.m))
+        # (X block, target block) per part, sliced once (copies if sparse)
+        self._pairs = [
+            [(X_d[sl], T_d[sl]) for sl in _blocks(a, b, rows)] for a, b in parts
+        ]
+        self._ws = [Workspace(arch, rows, dtype) for _ in parts]
+        self._spare = [[None] for _ in parts]
+        self._grads = [np.zeros(arch.n_params) for _ in parts]
+        self._theta_d = np.empty(arch.n_params, self.dtype)
+        self._pool = (
+            ThreadPoolExecutor(self.n_threads - 1, thread_name_prefix="skae-block")
+            if self.n_threads > 1
+            else None
+        )
+
+    def _map(self, func):
+        """``[func(i) for each part i]``, part 0 on the calling thread."""
+        if self._pool is None:
+            return [func(i) for i in range(self.n_threads)]
+        futures = [self._pool.submit(func, i) for i in range(1, self.n_threads)]
+        first = func(0)
+        return [first] + [f.result() for f in futures]
+
+    def _code_mean(self) -> np.ndarray:
+        def part(i):
+            blocks = [Xb for Xb, _ in self._pairs[i]]
+            return _code_sum(blocks, self._theta_d, self.arch)
+
+        sums = self._map(part)
+        total = sums[0]
+        for s in sums[1:]:
+            total = total + s
+        return (total / self.m).astype(self.dtype)
+
+    def _evaluate(self, theta):
+        beta = self.sparsity_weight
+        code_mean = self._code_mean() if beta > 0 else None
+
+        def part(i):
+            g = self._grads[i]
+            g[...] = 0.0
+            return _blocks_loss_grad(
+                self._pairs[i],
+                theta,
+                self.arch,
+                self.dtype,
+                beta,
+                self.sparsity_target,
+                code_mean,
+                self._ws[i],
+                self._spare[i],
+                g,
+            )
+
+        return code_mean, self._map(part)
+
+    def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        arch, beta = self.arch, self.sparsity_weight
+        np.copyto(self._theta_d, theta, casting="same_kind")
+        if self.m == 0:
+            raise ValueError("no rows to evaluate")
+        if self.limit_blas:
+            with _BlasOneThread():
+                code_mean, sses = self._evaluate(theta)
+        else:
+            code_mean, sses = self._evaluate(theta)
+        # parts summed in part order: the same operations every call
+        sse = 0.0
+        grad = self._grads[0].copy()
+        for i, s in enumerate(sses):
+            sse += s
+            if i > 0:
+                grad += self._grads[i]
+        kl = 0.0
+        if beta > 0:
+            kl = kl_sparsity(code_mean, self.sparsity_target)[0]
+        loss = 0.5 * sse
+        nw = arch.n_weights
+        if self.alpha > 0:
+            w = self._theta_d[:nw]
+            loss += 0.5 * self.alpha * _sq_norm(w)
+            grad[:nw] += self.alpha * w
+        grad *= 1.0 / self.m
+        return loss / self.m + beta * kl, grad
+
+    def close(self) -> None:
+        """Stop the thread pool (also done when the object is collected)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None
+
+    def __del__(self):
+        self.close()
+
+
+# ----------------------------------------------------------- when to block
+
+
+def use_blocked(arch: Architecture, n_samples: int, dtype, n_threads: int) -> bool:
+    """Whether :class:`BlockedObjective` beats one whole-data ``loss_grad``.
+
+    Measured rule: blocking pays where element-wise work is a large share of
+    an evaluation, i.e. where the matrix products per row are few compared
+    with the activations per row (narrow data); on wide data the products
+    dominate and BLAS's own threads on whole-data products are as fast or
+    faster. ``flops_per_element`` is the products' multiply-adds per row
+    divided by the layer outputs per row.
+    """
+    if n_threads < 2 or n_samples < 2 * MIN_BLOCK_ROWS * n_threads:
+        return False
+    sizes = arch.sizes
+    products = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    elements = sum(sizes[1:])
+    return products / elements <= FLOPS_PER_ELEMENT_MAX
+
+
+#: Threshold of :func:`use_blocked` (set from the benchmark shapes).
+FLOPS_PER_ELEMENT_MAX = 64.0
+
+
+# ------------------------------------------------------------------- Adam
+
+
+class AdamState:
+    """Preallocated Adam moments and scratch for a flat float64 vector."""
+
+    def __init__(self, n_params: int) -> None:
+        self.m = np.zeros(n_params)
+        self.v = np.zeros(n_params)
+        self.tmp = np.empty(n_params)
+        self.t = 0
+
+
+def adam_step(
+    theta: np.ndarray,
+    grad: np.ndarray,
+    state: AdamState,
+    lr: float = 1e-3,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+) -> None:
+    """One Adam update of ``theta`` in place (Kingma & Ba, as torch.optim.Adam)::
+
+        m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2) g^2
+        theta -= lr / (1 - beta1^t) * m / (sqrt(v / (1 - beta2^t)) + eps)
+
+    Allocation-free: every temporary lives in ``state.tmp``; ``grad`` is only
+    read. ``theta``, ``grad`` and the state are float64 of the same size.
+    """
+    state.t += 1
+    t = state.t
+    m, v, tmp = state.m, state.v, state.tmp
+    # m += (1 - beta1) * (g - m);  v = beta2 * v + (1 - beta2) * g * g
+    np.subtract(grad, m, out=tmp)
+    tmp *= 1.0 - beta1
+    m += tmp
+    np.multiply(grad, grad, out=tmp)
+    tmp *= 1.0 - beta2
+    v *= beta2
+    v += tmp
+    # denominator sqrt(v) / sqrt(1 - beta2^t) + eps, step lr / (1 - beta1^t)
+    np.sqrt(v, out=tmp)
+    tmp *= 1.0 / math.sqrt(1.0 - beta2**t)
+    tmp += eps
+    np.divide(m, tmp, out=tmp)
+    tmp *= lr / (1.0 - beta1**t)
+    theta -= tmp
