@@ -376,17 +376,103 @@ def use_blocked(arch: Architecture, n_samples: int, dtype, n_threads: int) -> bo
 FLOPS_PER_ELEMENT_MAX = 64.0
 
 
+# ------------------------------------------------------------- minibatches
+
+
+class BatchGradient:
+    """``(theta, rows) -> (loss, grad)`` of the objective on a minibatch.
+
+    The per-batch work of minibatch Adam with nothing allocated per batch:
+    the rows are gathered into a preallocated buffer (the only copy), the
+    passes run on a Workspace of ``batch_size`` rows (a second one, made once,
+    serves a shorter last batch), and the float64 gradient is written into
+    one preallocated vector (returned; overwritten by the next call). The
+    objective is :func:`skae._network.loss_grad`'s on the batch (weight decay
+    ``alpha / (2 b)``, sparsity at the batch's mean code).
+    """
+
+    def __init__(
+        self,
+        arch: Architecture,
+        X,
+        target,
+        dtype,
+        batch_size: int,
+        alpha: float = 0.0,
+        sparsity_weight: float = 0.0,
+        sparsity_target: float = 0.05,
+    ) -> None:
+        self.arch, self.dtype = arch, np.dtype(dtype)
+        self.X = _as_rows(X, self.dtype)
+        self.target = self.X if target is X else _as_rows(target, self.dtype)
+        self.alpha = alpha
+        self.sparsity_weight, self.sparsity_target = sparsity_weight, sparsity_target
+        self.batch_size = int(batch_size)
+        self._ws = {self.batch_size: Workspace(arch, self.batch_size, dtype)}
+        dense = not sp.issparse(self.X)
+        shape = (self.batch_size, arch.sizes[0])
+        self._xbuf = np.empty(shape, self.dtype) if dense else None
+        same = self.target is self.X
+        self._tbuf = (
+            None
+            if same or sp.issparse(self.target)
+            else np.empty((self.batch_size, arch.sizes[-1]), self.dtype)
+        )
+        self.grad = np.empty(arch.n_params)
+
+    def _gather(self, A, buf, rows):
+        if buf is None:
+            return A[rows]
+        out = buf[: len(rows)]
+        np.take(A, rows, axis=0, out=out)
+        return out
+
+    def __call__(self, theta: np.ndarray, rows: np.ndarray) -> tuple[float, np.ndarray]:
+        b = len(rows)
+        ws = self._ws.get(b)
+        if ws is None:
+            ws = self._ws[b] = Workspace(self.arch, b, self.dtype)
+        xb = self._gather(self.X, self._xbuf, rows)
+        if self.target is self.X:
+            tb = xb
+        else:
+            tb = self._gather(self.target, self._tbuf, rows)
+        np.copyto(ws.theta, theta, casting="same_kind")
+        sse, kl = backprop(xb, tb, ws, self.sparsity_weight, self.sparsity_target)
+        grad = self.grad
+        np.multiply(ws.grad, 1.0 / b, out=grad)
+        loss = 0.5 * sse
+        if self.alpha > 0:
+            nw = self.arch.n_weights
+            w = ws.theta[:nw]
+            loss += 0.5 * self.alpha * _sq_norm(w)
+            grad[:nw] += (self.alpha / b) * w
+        return loss / b + self.sparsity_weight * kl, grad
+
+
 # ------------------------------------------------------------------- Adam
 
 
 class AdamState:
-    """Preallocated Adam moments and scratch for a flat float64 vector."""
+    """Preallocated Adam moments and scratch for a flat float64 vector.
 
-    def __init__(self, n_params: int) -> None:
+    The moments are stored unnormalised, ``m / (1 - beta1)`` and
+    ``v / (1 - beta2)``, which saves two passes over the vector per step:
+    ``first_moment`` and ``second_moment`` return Adam's usual ``m`` and ``v``.
+    """
+
+    def __init__(self, n_params: int, beta1: float = 0.9, beta2: float = 0.999):
         self.m = np.zeros(n_params)
         self.v = np.zeros(n_params)
         self.tmp = np.empty(n_params)
         self.t = 0
+        self.beta1, self.beta2 = beta1, beta2
+
+    def first_moment(self) -> np.ndarray:
+        return self.m * (1.0 - self.beta1)
+
+    def second_moment(self) -> np.ndarray:
+        return self.v * (1.0 - self.beta2)
 
 
 def adam_step(
@@ -394,33 +480,32 @@ def adam_step(
     grad: np.ndarray,
     state: AdamState,
     lr: float = 1e-3,
-    beta1: float = 0.9,
-    beta2: float = 0.999,
     eps: float = 1e-8,
 ) -> None:
-    """One Adam update of ``theta`` in place (Kingma & Ba, as torch.optim.Adam)::
+    """One Adam update of ``theta`` in place (Kingma & Ba; torch.optim.Adam's
+    placement of ``eps``)::
 
         m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2) g^2
         theta -= lr / (1 - beta1^t) * m / (sqrt(v / (1 - beta2^t)) + eps)
 
-    Allocation-free: every temporary lives in ``state.tmp``; ``grad`` is only
-    read. ``theta``, ``grad`` and the state are float64 of the same size.
+    computed in ten allocation-free passes over the vector, as
+    ``mu = beta1 mu + g``, ``nu = beta2 nu + g^2`` (``mu = m / (1 - beta1)``,
+    ``nu = v / (1 - beta2)``) and ``theta -= s * mu / (sqrt(nu) + e)`` with
+    ``c = sqrt((1 - beta2) / (1 - beta2^t))``, ``e = eps / c`` and
+    ``s = lr (1 - beta1) / ((1 - beta1^t) c)``. ``grad`` is only read;
+    ``theta``, ``grad`` and the state are float64 of the same size.
     """
     state.t += 1
-    t = state.t
-    m, v, tmp = state.m, state.v, state.tmp
-    # m += (1 - beta1) * (g - m);  v = beta2 * v + (1 - beta2) * g * g
-    np.subtract(grad, m, out=tmp)
-    tmp *= 1.0 - beta1
-    m += tmp
+    t, b1, b2 = state.t, state.beta1, state.beta2
+    mu, nu, tmp = state.m, state.v, state.tmp
+    mu *= b1
+    mu += grad
     np.multiply(grad, grad, out=tmp)
-    tmp *= 1.0 - beta2
-    v *= beta2
-    v += tmp
-    # denominator sqrt(v) / sqrt(1 - beta2^t) + eps, step lr / (1 - beta1^t)
-    np.sqrt(v, out=tmp)
-    tmp *= 1.0 / math.sqrt(1.0 - beta2**t)
-    tmp += eps
-    np.divide(m, tmp, out=tmp)
-    tmp *= lr / (1.0 - beta1**t)
+    nu *= b2
+    nu += tmp
+    c = math.sqrt((1.0 - b2) / (1.0 - b2**t))
+    np.sqrt(nu, out=tmp)
+    tmp += eps / c
+    np.divide(mu, tmp, out=tmp)
+    tmp *= lr * (1.0 - b1) / ((1.0 - b1**t) * c)
     theta -= tmp

@@ -9,6 +9,7 @@ import scipy.sparse as sp
 from skae._activations import ACTIVATIONS
 from skae._kernel import (
     AdamState,
+    BatchGradient,
     BlockedObjective,
     adam_step,
     block_loss_grad,
@@ -199,11 +200,30 @@ def test_adam_step_equals_reference(lr, b1, b2, eps):
     theta0 = rng.standard_normal(257)
     grads = [rng.standard_normal(257) * 10.0 ** rng.uniform(-3, 1) for _ in range(20)]
     theta = theta0.copy()
-    state = AdamState(theta.size)
+    state = AdamState(theta.size, b1, b2)
     for g in grads:
         g_copy = g.copy()
-        adam_step(theta, g, state, lr, b1, b2, eps)
+        adam_step(theta, g, state, lr, eps)
         assert np.array_equal(g, g_copy)  # the gradient is only read
     assert state.t == 20
     expected = _adam_reference(theta0, grads, lr, b1, b2, eps)
     np.testing.assert_allclose(theta, expected, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_batch_gradient_equals_loss_grad_on_the_batch(sparse):
+    rng = np.random.RandomState(10)
+    X = rng.uniform(size=(50, 6))
+    X[X < 0.4] = 0
+    target = X + 0.1
+    arch = make_architecture(6, (5,), 3, "tanh", "logistic", "identity")
+    theta = _theta(arch)
+    kw = dict(alpha=0.3, sparsity_weight=0.5, sparsity_target=0.2)
+    Xin = sp.csr_matrix(X) if sparse else X
+    f = BatchGradient(arch, Xin, target, np.float64, 16, **kw)
+    for rows in (rng.permutation(50)[:16], np.arange(7)):
+        loss, grad = f(theta, rows)
+        ws = Workspace(arch, len(rows), np.float64)
+        loss0, grad0 = loss_grad(theta, X[rows], target[rows], ws, **kw)
+        np.testing.assert_allclose(loss, loss0, rtol=1e-12)
+        np.testing.assert_allclose(grad, grad0, rtol=1e-12, atol=1e-14)
