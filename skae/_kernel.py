@@ -60,17 +60,38 @@ from skae._network import (
 #: half of a core's L2 (1 MiB on the machine measured), leaving room for the
 #: block's input rows and the weights.
 BLOCK_BYTES = 512 * 2**10
-#: Bounds on the rows of a block: below 64 rows the Python overhead of a
-#: backprop call (about 40 numpy calls) dominates; above 4096 nothing is
-#: gained from blocking.
-MIN_BLOCK_ROWS, MAX_BLOCK_ROWS = 64, 4096
+#: Bounds on the rows of a block. Below about 256 rows the Python overhead of
+#: a backprop call (about 40 numpy calls) and BLAS's efficiency on short
+#: products cost more than the cache saves (measured: narrow table and digits
+#: equally fast from 256 to 1024 rows, 128 rows 10% slower); above 4096
+#: nothing is gained.
+MIN_BLOCK_ROWS, MAX_BLOCK_ROWS = 256, 4096
+#: Products-to-elements ratio (:func:`intensity`) above which an evaluation is
+#: dominated by matrix products: blocks then need at least
+#: ``PRODUCT_BLOCK_ROWS`` rows to keep BLAS efficient (784-256-32 float32 at
+#: one thread: 64 rows 1.42x, 256 rows 1.15x, 1024 rows 1.0x the whole-data
+#: time), and the cache matters less.
+FLOPS_PER_ELEMENT_MAX = 64.0
+PRODUCT_BLOCK_ROWS = 1024
+
+
+def intensity(arch: Architecture) -> float:
+    """Multiply-adds of the matrix products per layer-output element (per row,
+    so independent of the row count): narrow table 12, digits 56, 784-wide
+    data with h=256, k=32 about 315."""
+    sizes = arch.sizes
+    products = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    return products / sum(sizes[1:])
 
 
 def block_rows_for(arch: Architecture, dtype) -> int:
-    """Rows per block so that a block's workspace takes about ``BLOCK_BYTES``."""
+    """Rows per block: a workspace of about ``BLOCK_BYTES``, within the bounds
+    above (at least ``PRODUCT_BLOCK_ROWS`` on product-dominated shapes)."""
     row_bytes = (sum(arch.sizes[1:]) + max(arch.sizes[1:])) * np.dtype(dtype).itemsize
-    rows = BLOCK_BYTES // row_bytes
-    return int(min(MAX_BLOCK_ROWS, max(MIN_BLOCK_ROWS, rows)))
+    rows = max(MIN_BLOCK_ROWS, BLOCK_BYTES // row_bytes)
+    if intensity(arch) > FLOPS_PER_ELEMENT_MAX:
+        rows = max(rows, PRODUCT_BLOCK_ROWS)
+    return int(min(MAX_BLOCK_ROWS, rows))
 
 
 def _row_parts(n: int, n_parts: int) -> list[tuple[int, int]]:
@@ -357,23 +378,18 @@ class BlockedObjective:
 def use_blocked(arch: Architecture, n_samples: int, dtype, n_threads: int) -> bool:
     """Whether :class:`BlockedObjective` beats one whole-data ``loss_grad``.
 
-    Measured rule: blocking pays where element-wise work is a large share of
-    an evaluation, i.e. where the matrix products per row are few compared
-    with the activations per row (narrow data); on wide data the products
-    dominate and BLAS's own threads on whole-data products are as fast or
-    faster. ``flops_per_element`` is the products' multiply-adds per row
-    divided by the layer outputs per row.
+    Measured rule (``benchmarks/bench_kernel.py``): blocking pays where the
+    element-wise work is a large share of an evaluation, i.e. where the
+    matrix products per layer-output element are few (:func:`intensity` at
+    most ``FLOPS_PER_ELEMENT_MAX``): the narrow table and digits, at one
+    thread (cache: 2.5x and 1.5x faster than whole-data on the narrow table
+    and digits) and at two (the element-wise work then runs on both cores).
+    On wide data the products dominate and BLAS's own threads on whole-data
+    products are as fast. Too few rows for two blocks per thread: whole-data.
     """
-    if n_threads < 2 or n_samples < 2 * MIN_BLOCK_ROWS * n_threads:
+    if n_samples < 2 * MIN_BLOCK_ROWS * max(1, n_threads):
         return False
-    sizes = arch.sizes
-    products = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
-    elements = sum(sizes[1:])
-    return products / elements <= FLOPS_PER_ELEMENT_MAX
-
-
-#: Threshold of :func:`use_blocked` (set from the benchmark shapes).
-FLOPS_PER_ELEMENT_MAX = 64.0
+    return intensity(arch) <= FLOPS_PER_ELEMENT_MAX
 
 
 # ------------------------------------------------------------- minibatches

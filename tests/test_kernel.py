@@ -171,9 +171,10 @@ def test_block_loss_grad_matches_backprop_sums():
 def test_block_rows_and_choice():
     narrow = make_architecture(10, (100,), 3, "tanh", "identity", "identity")
     wide = make_architecture(784, (256,), 32, "tanh", "identity", "identity")
-    assert 64 <= block_rows_for(narrow, np.float64) <= 4096
+    assert 256 <= block_rows_for(narrow, np.float64) <= 4096
+    assert block_rows_for(wide, np.float32) >= 1024
     assert use_blocked(narrow, 20000, np.float64, 2)
-    assert not use_blocked(narrow, 20000, np.float64, 1)
+    assert use_blocked(narrow, 20000, np.float64, 1)
     assert not use_blocked(narrow, 100, np.float64, 2)
     assert not use_blocked(wide, 60000, np.float32, 2)
 
