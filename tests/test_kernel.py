@@ -176,7 +176,8 @@ def test_block_rows_and_choice():
     assert use_blocked(narrow, 20000, np.float64, 2)
     assert use_blocked(narrow, 20000, np.float64, 1)
     assert not use_blocked(narrow, 100, np.float64, 2)
-    assert not use_blocked(wide, 60000, np.float32, 2)
+    assert use_blocked(wide, 60000, np.float32, 2)
+    assert not use_blocked(wide, 3000, np.float32, 2)
 
 
 def _adam_reference(theta, grads, lr, b1, b2, eps):
