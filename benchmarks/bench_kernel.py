@@ -210,10 +210,10 @@ def adam_case(contender, threads, n_samples=50000, n_features=256, passes=3):
     threads = int(threads)
     batch = 128
     with contextlib.ExitStack() as stack:
-        stack.enter_context(threadpool_limits(threads))
         if contender == "torch":
             import torch
 
+            stack.enter_context(threadpool_limits(threads))
             torch.set_num_threads(threads)
             torch.manual_seed(0)
             params = _torch_params(arch, theta, "float32")
@@ -231,8 +231,12 @@ def adam_case(contender, threads, n_samples=50000, n_features=256, passes=3):
         else:
             from skae._kernel import AdamState, BatchGradient, adam_step
 
+            # BLAS at one thread: a batch's products are too small to share;
+            # the threads split the batch's rows and the Adam step instead.
+            stack.enter_context(threadpool_limits(1))
             rng = np.random.RandomState(0)
-            f = BatchGradient(arch, X, X, "float32", batch)
+            f = BatchGradient(arch, X, X, "float32", batch, n_threads=threads)
+            stack.callback(f.close)
             state = AdamState(arch.n_params)
             theta = theta.copy()
 
@@ -240,7 +244,7 @@ def adam_case(contender, threads, n_samples=50000, n_features=256, passes=3):
                 perm = rng.permutation(X.shape[0])
                 for start in range(0, X.shape[0], batch):
                     _, grad = f(theta, perm[start : start + batch])
-                    adam_step(theta, grad, state, 1e-3)
+                    adam_step(theta, grad, state, 1e-3, pool=f.pool)
 
         times = _timed(one_pass, passes, warmup=1, budget=60.0)
         kernels = _kernels()
@@ -255,8 +259,10 @@ def adam_case(contender, threads, n_samples=50000, n_features=256, passes=3):
     }
 
 
-def run_eval(shapes, dtypes, threads, contenders, rounds, repeats):
-    raw = []
+def run_eval(shapes, dtypes, threads, contenders, rounds, repeats, raw=None, save=None):
+    """Every (shape, dtype, threads, contender) in a fresh process, ``rounds``
+    times; results appended to ``raw``, ``save()`` called after each."""
+    raw = [] if raw is None else raw
     for r in range(rounds):
         for name, shape in shapes.items():
             for dt in dtypes:
@@ -275,6 +281,8 @@ def run_eval(shapes, dtypes, threads, contenders, rounds, repeats):
                         )
                         res.update(shape=name, round=r)
                         raw.append(res)
+                        if save:
+                            save()
                         print(
                             f"  {name} {dt} t={th} {c}->{res['ran']}: "
                             f"{res['ms']['median']:.2f} ms (min {res['ms']['min']:.2f})"
@@ -351,8 +359,8 @@ def speedups(raw):
     return out
 
 
-def run_adam(threads, rounds, quick):
-    raw = []
+def run_adam(threads, rounds, quick, raw=None, save=None):
+    raw = [] if raw is None else raw
     kw = dict(n_samples=2000, n_features=32, passes=2) if quick else {}
     for r in range(rounds):
         for th in threads:
@@ -362,6 +370,8 @@ def run_adam(threads, rounds, quick):
                 )
                 res["round"] = r
                 raw.append(res)
+                if save:
+                    save()
                 print(
                     f"  adam t={th} {c}: {res['s_per_pass']['median']:.3f} s "
                     f"load {res['loadavg_before'][0]:.1f}",
@@ -425,27 +435,43 @@ def main(argv=None):
         "machine": child_machine_info(),
         "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t0)),
     }
+    write = not args.no_write and not args.quick
+
+    def save():  # after every child, so that an interrupted run keeps its data
+        if write:
+            result["seconds"] = time.time() - t0
+            _write(result)
+
     if "eval" in only:
-        raw = run_eval(
-            shapes, args.dtypes.split(","), threads, contenders, rounds, repeats
+        raw = result["eval"] = []
+        run_eval(
+            shapes,
+            args.dtypes.split(","),
+            threads,
+            contenders,
+            rounds,
+            repeats,
+            raw,
+            save,
         )
-        result["eval"] = raw
         print("\n### ms per loss-and-gradient evaluation, skae vs torch\n")
         print(markdown_table(eval_table(raw)))
         print("\n### 1 -> 2 threads\n")
         print(markdown_table(speedups(raw)))
     if "adam" in only and have_torch():
-        raw, rows = run_adam(threads, rounds, args.quick)
-        result["adam"] = raw
+        result["adam"] = []
+        raw, rows = run_adam(threads, rounds, args.quick, result["adam"], save)
         print("\n### one Adam pass (batch 128), 50,000 x 256 float32, h=256, k=32\n")
         print(markdown_table(rows))
-    result["seconds"] = time.time() - t0
-    if not args.no_write and not args.quick:
-        out_dir = os.path.join(ROOT, "benchmarks", "results")
-        os.makedirs(out_dir, exist_ok=True)
-        with open(os.path.join(out_dir, "bench_kernel.json"), "w") as fh:
-            json.dump(result, fh, indent=1)
+    save()
     return result
+
+
+def _write(result):
+    out_dir = os.path.join(ROOT, "benchmarks", "results")
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "bench_kernel.json"), "w") as fh:
+        json.dump(result, fh, indent=1)
 
 
 if __name__ == "__main__":

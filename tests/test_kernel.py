@@ -229,3 +229,43 @@ def test_batch_gradient_equals_loss_grad_on_the_batch(sparse):
         loss0, grad0 = loss_grad(theta, X[rows], target[rows], ws, **kw)
         np.testing.assert_allclose(loss, loss0, rtol=1e-12)
         np.testing.assert_allclose(grad, grad0, rtol=1e-12, atol=1e-14)
+
+
+def test_batch_gradient_threads_equal_one_thread():
+    rng = np.random.RandomState(11)
+    X = rng.standard_normal((300, 9))
+    arch = make_architecture(9, (7,), 3, "tanh", "identity", "identity", skip=True)
+    theta = _theta(arch)
+    one = BatchGradient(arch, X, X, np.float64, 64, alpha=0.2)
+    two = BatchGradient(arch, X, X, np.float64, 64, alpha=0.2, n_threads=2)
+    for rows in (rng.permutation(300)[:64], np.arange(5)):
+        loss1, grad1 = one(theta, rows)
+        grad1 = grad1.copy()
+        loss2, grad2 = two(theta, rows)
+        np.testing.assert_allclose(loss2, loss1, rtol=1e-12)
+        np.testing.assert_allclose(grad2, grad1, rtol=1e-12, atol=1e-14)
+        assert two(theta, rows)[0] == loss2  # bit-identical on repeat
+    two.close()
+
+
+def test_adam_step_on_a_pool_is_identical():
+    rng = np.random.RandomState(12)
+    n = 70_001
+    theta = rng.standard_normal(n)
+    other = theta.copy()
+    s1, s2 = AdamState(n), AdamState(n)
+    f = BatchGradient(
+        make_architecture(3, (2,), 1, "tanh", "identity", "identity"),
+        np.zeros((4, 3)),
+        np.zeros((4, 3)),
+        np.float64,
+        2,
+        n_threads=2,
+    )
+    for _ in range(3):
+        g = rng.standard_normal(n)
+        adam_step(theta, g, s1, 0.01)
+        adam_step(other, g, s2, 0.01, pool=f.pool)
+    assert np.array_equal(theta, other)
+    np.testing.assert_allclose(s1.first_moment(), s2.first_moment())
+    f.close()
