@@ -418,6 +418,11 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--out",
+        default=os.path.join("benchmarks", "results", "bench_kernel.json"),
+        help="raw results (JSON), relative to the repository root",
+    )
     args = parser.parse_args(argv)
     apply_common_args(args)
     only = set(args.only.split(","))
@@ -440,7 +445,7 @@ def main(argv=None):
     def save():  # after every child, so that an interrupted run keeps its data
         if write:
             result["seconds"] = time.time() - t0
-            _write(result)
+            _write(result, args.out)
 
     if "eval" in only:
         raw = result["eval"] = []
@@ -467,10 +472,10 @@ def main(argv=None):
     return result
 
 
-def _write(result):
-    out_dir = os.path.join(ROOT, "benchmarks", "results")
-    os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "bench_kernel.json"), "w") as fh:
+def _write(result, out):
+    path = os.path.join(ROOT, out)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as fh:
         json.dump(result, fh, indent=1)
 
 
