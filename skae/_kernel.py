@@ -51,7 +51,7 @@ from skae._network import (
     backprop,
     forward,
     kl_sparsity,
-    network_skips,
+    skip_terms,
     unpack,
     unpack_skips,
 )
@@ -185,7 +185,7 @@ def _code_sum(blocks, theta_d: np.ndarray, arch: Architecture) -> np.ndarray:
     """Sum of the code activations (float64) over the rows of ``blocks``."""
     c = arch.code_layer
     coefs, intercepts = unpack(theta_d, arch)
-    skips = network_skips(arch, unpack_skips(theta_d, arch), "encoder")
+    skips = skip_terms(unpack_skips(theta_d, arch), arch.n_layers, "encoder")
     total = np.zeros(arch.sizes[c])
     for Xb in blocks:
         A = forward(
@@ -354,7 +354,7 @@ class BlockedObjective:
         if beta > 0:
             kl = kl_sparsity(code_mean, self.sparsity_target)[0]
         loss = 0.5 * sse
-        nw = arch.n_weights
+        nw = arch.n_decayed
         if self.alpha > 0:
             w = self._theta_d[:nw]
             loss += 0.5 * self.alpha * _sq_norm(w)
@@ -501,7 +501,7 @@ class BatchGradient:
                     grad += self._tmp
         loss = 0.5 * sse
         if self.alpha > 0:
-            nw = self.arch.n_weights
+            nw = self.arch.n_decayed
             w = ws.theta[:nw]
             loss += 0.5 * self.alpha * _sq_norm(w)
             grad[:nw] += (self.alpha / b) * w
