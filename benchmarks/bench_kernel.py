@@ -13,7 +13,7 @@ Two measurements (issue 12):
   into one vector as an L-BFGS step needs) with ``torch.set_num_threads``.
 * **one Adam pass** over 50,000 x 256 float32 rows (h=256, k=32, batches of
   128, reshuffled): skae's :class:`~skae._kernel.BatchGradient` and
-  :func:`~skae._kernel.adam_step` against a torch Adam epoch.
+  :func:`~skae._adam.adam_step` against a torch Adam epoch.
 
 Every (contender, shape, dtype, threads) runs in its own interpreter, twice
 by default (``--rounds``); each reports min / median / max over its repeats,
@@ -229,7 +229,8 @@ def adam_case(contender, threads, n_samples=50000, n_features=256, passes=3):
                     opt.step()
 
         else:
-            from skae._kernel import AdamState, BatchGradient, adam_step
+            from skae._adam import AdamState, adam_step
+            from skae._kernel import BatchGradient
 
             # BLAS at one thread: a batch's products are too small to share;
             # the threads split the batch's rows and the Adam step instead.
@@ -237,14 +238,15 @@ def adam_case(contender, threads, n_samples=50000, n_features=256, passes=3):
             rng = np.random.RandomState(0)
             f = BatchGradient(arch, X, X, "float32", batch, n_threads=threads)
             stack.callback(f.close)
-            state = AdamState(arch.n_params)
+            state = AdamState.fresh(arch.n_params, rng)
+            buf = np.empty(arch.n_params)
             theta = theta.copy()
 
             def one_pass():
                 perm = rng.permutation(X.shape[0])
                 for start in range(0, X.shape[0], batch):
                     _, grad = f(theta, perm[start : start + batch])
-                    adam_step(theta, grad, state, 1e-3, pool=f.pool)
+                    adam_step(theta, grad, state, 1e-3, buf, pool=f.pool)
 
         times = _timed(one_pass, passes, warmup=1, budget=60.0)
         kernels = _kernels()

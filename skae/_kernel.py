@@ -26,19 +26,21 @@ backward passes split by rows. :class:`BlockedObjective` is a drop-in for
   exactly as the dask backend does with ``code_mean``.
 
 :func:`block_loss_grad` is the per-part block loop on its own: what a dask
-chunk task can call (``skae._dask._chunk_loss_grad`` does the same loop today).
+chunk task calls (``skae._dask._chunk_loss_grad``), so that in memory and on
+dask one kernel evaluates the rows.
 
 :func:`use_blocked` chooses between the blocked objective and one whole-data
 evaluation with BLAS's own threads, by rules measured on the benchmark shapes
-(see its docstring). :func:`adam_step` is one fused, in-place Adam update of a
-flat float64 parameter vector with preallocated buffers (:class:`AdamState`).
+(see its docstring); :func:`available_threads` is how many threads it may use.
+:class:`BatchGradient` is minibatch Adam's per-batch objective with nothing
+allocated per batch (the Adam step itself is :func:`skae._adam.adam_step`).
 
 Imports only the numerical core.
 """
 
 from __future__ import annotations
 
-import math
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -157,7 +159,8 @@ def block_loss_grad(
     if n == 0:
         return 0.0, grad
     rows = min(n, block_rows or block_rows_for(arch, dtype))
-    pairs = [(X[sl], target[sl]) for sl in _blocks(0, n, rows)]
+    # sliced as they are evaluated: a sparse block's copy lives one block long
+    pairs = ((X[sl], target[sl]) for sl in _blocks(0, n, rows))
     ws = Workspace(arch, rows, dtype)
     sse = _blocks_loss_grad(
         pairs,
@@ -200,7 +203,23 @@ def _code_sum(blocks, theta_d: np.ndarray, arch: Architecture) -> np.ndarray:
     return total
 
 
-class _BlasOneThread:
+def available_threads() -> int:
+    """Threads an evaluation may use: as many as BLAS would use, in
+    threadpoolctl's view of the loaded BLAS libraries (OpenBLAS and MKL default
+    to the cores available to the process, and honour ``OMP_NUM_THREADS``,
+    ``OPENBLAS_NUM_THREADS`` and an enclosing ``threadpoolctl.threadpool_limits``),
+    capped by the CPUs the process may run on: 1 on a 1-core machine."""
+    from threadpoolctl import threadpool_info
+
+    blas = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(max(blas, default=cpus), cpus))
+
+
+class BlasOneThread:
     """Hold every BLAS library at one thread inside ``with`` (process-wide).
 
     The controller is built once (scanning the loaded libraries costs about a
@@ -210,14 +229,14 @@ class _BlasOneThread:
     _libs = None
 
     def __enter__(self):
-        if _BlasOneThread._libs is None:
+        if BlasOneThread._libs is None:
             from threadpoolctl import ThreadpoolController
 
             ctl = ThreadpoolController()
-            _BlasOneThread._libs = [
+            BlasOneThread._libs = [
                 lib for lib in ctl.lib_controllers if lib.user_api == "blas"
             ]
-        self._old = [(lib, lib.num_threads) for lib in _BlasOneThread._libs]
+        self._old = [(lib, lib.num_threads) for lib in BlasOneThread._libs]
         for lib, n in self._old:
             if n != 1:
                 lib.set_num_threads(1)
@@ -339,7 +358,7 @@ class BlockedObjective:
         if self.m == 0:
             raise ValueError("no rows to evaluate")
         if self.limit_blas:
-            with _BlasOneThread():
+            with BlasOneThread():
                 code_mean, sses = self._evaluate(theta)
         else:
             code_mean, sses = self._evaluate(theta)
@@ -404,11 +423,13 @@ class BatchGradient:
 
     The per-batch work of minibatch Adam with nothing allocated per batch:
     the rows are gathered into a preallocated buffer (the only copy), the
-    passes run on preallocated Workspaces (made once per batch size, so a
+    passes run on preallocated Workspaces (made once per batch height, so a
     shorter last batch costs one more), and the float64 gradient is written
     into one preallocated vector (returned; overwritten by the next call). The
     objective is :func:`skae._network.loss_grad`'s on the batch (weight decay
-    ``alpha / (2 b)``, sparsity at the batch's mean code).
+    ``alpha / (2 b)``, sparsity at the batch's mean code), equal to it up to
+    rounding. :meth:`evaluate` takes rows someone else gathered (``X`` and
+    ``target`` may then be None): what the fit's ``batch_objective`` calls.
 
     With ``n_threads > 1`` the batch's rows are split into that many parts
     evaluated on a thread pool (BLAS held at one thread; a batch's products are
@@ -431,18 +452,18 @@ class BatchGradient:
         n_threads: int = 1,
     ) -> None:
         self.arch, self.dtype = arch, np.dtype(dtype)
-        self.X = _as_rows(X, self.dtype)
-        self.target = self.X if target is X else _as_rows(target, self.dtype)
+        self.X = None if X is None else _as_rows(X, self.dtype)
+        same = target is X
+        self.target = self.X if same or target is None else _as_rows(target, dtype)
         self.alpha = alpha
         self.sparsity_weight, self.sparsity_target = sparsity_weight, sparsity_target
         self.batch_size = int(batch_size)
         self.n_threads = 1 if sparsity_weight > 0 else max(1, int(n_threads))
         self._ws = {}  # (part, rows) -> Workspace
         self._xbuf = self._buffer(self.X, arch.sizes[0])
-        same = self.target is self.X
         self._tbuf = None if same else self._buffer(self.target, arch.sizes[-1])
         self.grad = np.empty(arch.n_params)
-        self._tmp = np.empty(arch.n_params) if self.n_threads > 1 else None
+        self._tmp = np.empty(arch.n_params)
         self.pool = (
             ThreadPoolExecutor(self.n_threads - 1, thread_name_prefix="skae-batch")
             if self.n_threads > 1
@@ -450,12 +471,12 @@ class BatchGradient:
         )
 
     def _buffer(self, A, width):
-        if sp.issparse(A):
+        if A is None or sp.issparse(A):
             return None
         return np.empty((self.batch_size, width), self.dtype)
 
     def _gather(self, A, buf, rows):
-        if buf is None:
+        if buf is None or len(rows) > buf.shape[0]:
             return A[rows]
         out = buf[: len(rows)]
         np.take(A, rows, axis=0, out=out)
@@ -471,18 +492,23 @@ class BatchGradient:
         return sse, kl, ws
 
     def __call__(self, theta: np.ndarray, rows: np.ndarray) -> tuple[float, np.ndarray]:
-        b = len(rows)
         xb = self._gather(self.X, self._xbuf, rows)
-        tb = xb if self._tbuf is None and self.target is self.X else None
-        if tb is None:
+        if self.target is self.X:
+            tb = xb
+        else:
             tb = self._gather(self.target, self._tbuf, rows)
+        return self.evaluate(theta, xb, tb)
+
+    def evaluate(self, theta: np.ndarray, xb, tb) -> tuple[float, np.ndarray]:
+        """``(loss, grad)`` on the batch ``(xb, tb)`` (in ``dtype``)."""
+        b = xb.shape[0]
         grad = self.grad
         if self.pool is None or b < 2 * self.n_threads:
             sse, kl, ws = self._part(0, xb, tb, theta)
             np.multiply(ws.grad, 1.0 / b, out=grad)
         else:
             parts = _row_parts(b, self.n_threads)
-            with _BlasOneThread():
+            with BlasOneThread():
                 futures = [
                     self.pool.submit(self._part, i, xb[p:q], tb[p:q], theta)
                     for i, (p, q) in enumerate(parts)
@@ -504,7 +530,9 @@ class BatchGradient:
             nw = self.arch.n_decayed
             w = ws.theta[:nw]
             loss += 0.5 * self.alpha * _sq_norm(w)
-            grad[:nw] += (self.alpha / b) * w
+            decay = self._tmp[:nw]
+            np.multiply(w, self.alpha / b, out=decay)
+            grad[:nw] += decay
         return loss / b + self.sparsity_weight * kl, grad
 
     def close(self) -> None:
@@ -515,80 +543,3 @@ class BatchGradient:
 
     def __del__(self):
         self.close()
-
-
-# ------------------------------------------------------------------- Adam
-
-
-class AdamState:
-    """Preallocated Adam moments and scratch for a flat float64 vector.
-
-    The moments are stored unnormalised, ``m / (1 - beta1)`` and
-    ``v / (1 - beta2)``, which saves two passes over the vector per step:
-    ``first_moment`` and ``second_moment`` return Adam's usual ``m`` and ``v``.
-    """
-
-    def __init__(self, n_params: int, beta1: float = 0.9, beta2: float = 0.999):
-        self.m = np.zeros(n_params)
-        self.v = np.zeros(n_params)
-        self.tmp = np.empty(n_params)
-        self.t = 0
-        self.beta1, self.beta2 = beta1, beta2
-
-    def first_moment(self) -> np.ndarray:
-        return self.m * (1.0 - self.beta1)
-
-    def second_moment(self) -> np.ndarray:
-        return self.v * (1.0 - self.beta2)
-
-
-def adam_step(
-    theta: np.ndarray,
-    grad: np.ndarray,
-    state: AdamState,
-    lr: float = 1e-3,
-    eps: float = 1e-8,
-    pool: ThreadPoolExecutor | None = None,
-) -> None:
-    """One Adam update of ``theta`` in place (Kingma & Ba; torch.optim.Adam's
-    placement of ``eps``)::
-
-        m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2) g^2
-        theta -= lr / (1 - beta1^t) * m / (sqrt(v / (1 - beta2^t)) + eps)
-
-    computed in ten allocation-free passes over the vector, as
-    ``mu = beta1 mu + g``, ``nu = beta2 nu + g^2`` (``mu = m / (1 - beta1)``,
-    ``nu = v / (1 - beta2)``) and ``theta -= s * mu / (sqrt(nu) + e)`` with
-    ``c = sqrt((1 - beta2) / (1 - beta2^t))``, ``e = eps / c`` and
-    ``s = lr (1 - beta1) / ((1 - beta1^t) c)``. ``grad`` is only read;
-    ``theta``, ``grad`` and the state are float64 of the same size. With a
-    ``pool`` (e.g. :attr:`BatchGradient.pool`) the vector is split between the
-    calling thread and one pool thread; every element gets the same
-    operations either way, so the result does not depend on the split.
-    """
-    state.t += 1
-    t, b1, b2 = state.t, state.beta1, state.beta2
-    c = math.sqrt((1.0 - b2) / (1.0 - b2**t))
-    e, s = eps / c, lr * (1.0 - b1) / ((1.0 - b1**t) * c)
-    n = theta.shape[0]
-    if pool is None or n < 2 * 2**14:
-        _adam_update(theta, grad, state, slice(0, n), b1, b2, e, s)
-        return
-    half = n // 2
-    future = pool.submit(_adam_update, theta, grad, state, slice(half, n), b1, b2, e, s)
-    _adam_update(theta, grad, state, slice(0, half), b1, b2, e, s)
-    future.result()
-
-
-def _adam_update(theta, grad, state, sl, b1, b2, e, s) -> None:
-    mu, nu, tmp, g = state.m[sl], state.v[sl], state.tmp[sl], grad[sl]
-    mu *= b1
-    mu += g
-    np.multiply(g, g, out=tmp)
-    nu *= b2
-    nu += tmp
-    np.sqrt(nu, out=tmp)
-    tmp += e
-    np.divide(mu, tmp, out=tmp)
-    tmp *= s
-    theta[sl] -= tmp

@@ -1,21 +1,25 @@
 """The blocked, row-parallel objective and the fused Adam step (skae._kernel)."""
 
 import itertools
+import warnings
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
 
 from skae._activations import ACTIVATIONS
+from skae._adam import AdamState, adam_step
 from skae._kernel import (
-    AdamState,
     BatchGradient,
     BlockedObjective,
-    adam_step,
+    available_threads,
     block_loss_grad,
     block_rows_for,
     use_blocked,
 )
+from skae._memory import ArrayData
 from skae._network import Workspace, backprop, init_params, loss_grad, make_architecture
 
 ACTS = sorted(ACTIVATIONS)
@@ -202,10 +206,11 @@ def test_adam_step_equals_reference(lr, b1, b2, eps):
     theta0 = rng.standard_normal(257)
     grads = [rng.standard_normal(257) * 10.0 ** rng.uniform(-3, 1) for _ in range(20)]
     theta = theta0.copy()
-    state = AdamState(theta.size, b1, b2)
+    state = AdamState.fresh(theta.size, rng)
+    buf = np.empty_like(theta)
     for g in grads:
         g_copy = g.copy()
-        adam_step(theta, g, state, lr, eps)
+        adam_step(theta, g, state, lr, buf, beta1=b1, beta2=b2, eps=eps)
         assert np.array_equal(g, g_copy)  # the gradient is only read
     assert state.t == 20
     expected = _adam_reference(theta0, grads, lr, b1, b2, eps)
@@ -253,7 +258,8 @@ def test_adam_step_on_a_pool_is_identical():
     n = 70_001
     theta = rng.standard_normal(n)
     other = theta.copy()
-    s1, s2 = AdamState(n), AdamState(n)
+    s1, s2 = AdamState.fresh(n, rng), AdamState.fresh(n, rng)
+    buf = np.empty(n)
     f = BatchGradient(
         make_architecture(3, (2,), 1, "tanh", "identity", "identity"),
         np.zeros((4, 3)),
@@ -264,8 +270,54 @@ def test_adam_step_on_a_pool_is_identical():
     )
     for _ in range(3):
         g = rng.standard_normal(n)
-        adam_step(theta, g, s1, 0.01)
-        adam_step(other, g, s2, 0.01, pool=f.pool)
+        adam_step(theta, g, s1, 0.01, buf)
+        adam_step(other, g, s2, 0.01, buf, pool=f.pool)
     assert np.array_equal(theta, other)
     np.testing.assert_allclose(s1.first_moment(), s2.first_moment())
     f.close()
+
+
+# ------------------------------------------------------ wired into the fit
+
+
+def _fit_lbfgs(X, **kw):
+    from skae import AutoencoderTransformer
+
+    est = AutoencoderTransformer(
+        4,
+        hidden_layer_sizes=(30,),
+        solver="lbfgs",
+        early_stopping=False,
+        max_iter=15,
+        random_state=0,
+        **kw,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(X)
+
+
+def test_lbfgs_fit_uses_the_blocked_objective_and_is_reproducible():
+    """An in-memory L-BFGS fit large enough for blocks evaluates by blocks on
+    the available threads, and two fits with the same seed give bit-identical
+    parameters; at one thread (threadpoolctl) the fit agrees up to rounding."""
+    X = np.random.RandomState(13).standard_normal((2400, 20))
+    arch = make_architecture(20, (30,), 4, "tanh", "identity", "identity", skip=True)
+    fun = ArrayData(X).objective(arch, alpha=1e-4, beta=0.0, rho=0.05)
+    assert isinstance(fun, BlockedObjective)
+    assert fun.n_threads == available_threads()
+    a, b = _fit_lbfgs(X), _fit_lbfgs(X)
+    for A, B in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        assert np.array_equal(A, B)
+    with threadpool_limits(1):
+        assert available_threads() == 1
+        c = _fit_lbfgs(X)
+    for A, C in zip(a.coefs_, c.coefs_):
+        np.testing.assert_allclose(C, A, rtol=1e-5, atol=1e-7)
+
+
+def test_small_data_keeps_the_whole_data_objective():
+    X = np.random.RandomState(14).standard_normal((100, 20))
+    arch = make_architecture(20, (30,), 4, "tanh", "identity", "identity")
+    fun = ArrayData(X).objective(arch, alpha=1e-4, beta=0.0, rho=0.05)
+    assert not isinstance(fun, BlockedObjective)
