@@ -99,16 +99,17 @@ def adam_step(
     eps: float = EPSILON,
     pool=None,
 ) -> None:
-    """One Adam update of ``theta`` and ``state`` in place (torch.optim.Adam's
-    placement of ``eps``)::
+    """One Adam update of ``theta`` and ``state`` in place (scikit-learn's
+    ``AdamOptimizer``: ``eps`` added to ``sqrt(v)`` before ``v``'s bias
+    correction, as in Kingma and Ba's "more efficient" ordering)::
 
         m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2) g^2
-        theta -= lr / (1 - beta1^t) * m / (sqrt(v / (1 - beta2^t)) + eps)
+        theta -= lr sqrt(1 - beta2^t) / (1 - beta1^t) * m / (sqrt(v) + eps)
 
     in ten allocation-free passes over the vector, on the unnormalised
     moments (:class:`AdamState`) ``mu = beta1 mu + g``, ``nu = beta2 nu + g^2``
-    and ``theta -= s * mu / (sqrt(nu) + e)`` with ``c = sqrt((1 - beta2) /
-    (1 - beta2^t))``, ``e = eps / c`` and ``s = lr (1 - beta1) / ((1 -
+    and ``theta -= s * mu / (sqrt(nu) + e)`` with ``c = sqrt(1 - beta2)``,
+    ``e = eps / c`` and ``s = lr sqrt(1 - beta2^t) (1 - beta1) / ((1 -
     beta1^t) c)`` (the textbook form takes twelve: measured 5% slower on
     149,000 parameters). ``grad`` is only read; ``buf`` is scratch of
     ``theta``'s size. With a ``pool`` (a ``ThreadPoolExecutor``) the vector is
@@ -117,8 +118,10 @@ def adam_step(
     """
     state.t += 1
     t = state.t
-    c = math.sqrt((1.0 - beta2) / (1.0 - beta2**t))
-    e, s = eps / c, learning_rate * (1.0 - beta1) / ((1.0 - beta1**t) * c)
+    c = math.sqrt(1.0 - beta2)
+    e = eps / c
+    s = learning_rate * math.sqrt(1.0 - beta2**t) * (1.0 - beta1)
+    s /= (1.0 - beta1**t) * c
     n = theta.shape[0]
     if pool is None or n < 2 * 2**14:
         _adam_update(theta, grad, state, buf, slice(0, n), beta1, beta2, e, s)

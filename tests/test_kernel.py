@@ -185,16 +185,16 @@ def test_block_rows_and_choice():
 
 
 def _adam_reference(theta, grads, lr, b1, b2, eps):
-    """Algorithm 1 of Kingma & Ba (2015), with torch's epsilon placement."""
+    """Kingma & Ba (2015) as scikit-learn's AdamOptimizer writes it (epsilon
+    added to sqrt(v) before the bias correction)."""
     theta = theta.copy()
     m = np.zeros_like(theta)
     v = np.zeros_like(theta)
     for t, g in enumerate(grads, start=1):
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * g * g
-        m_hat = m / (1 - b1**t)
-        denom = np.sqrt(v) / np.sqrt(1 - b2**t) + eps
-        theta = theta - lr * m_hat / denom
+        lr_t = lr * np.sqrt(1 - b2**t) / (1 - b1**t)
+        theta = theta - lr_t * m / (np.sqrt(v) + eps)
     return theta
 
 
