@@ -40,11 +40,10 @@ from sklearn.utils import gen_batches
 
 from skae._inference import apply as apply_in_memory
 from skae._inference import block_rows, n_outputs, working_memory_bytes
+from skae._kernel import block_loss_grad
 from skae._memory import TrainingRows
 from skae._network import (
-    Workspace,
     _sq_norm,
-    backprop,
     kl_sparsity,
     predict,
     row_sq_errors,
@@ -130,23 +129,16 @@ def training_data(X) -> DaskData:
 
 
 def _chunk_loss_grad(X_in, target, theta, arch, dtype, beta, rho, code_mean, budget):
-    """``(sse, gradient of 0.5 * sse + n * beta * KL)`` of one row chunk."""
-    X_in = np.asarray(X_in, dtype=dtype)
-    target = np.asarray(target, dtype=dtype)
+    """``(sse, gradient of 0.5 * sse + n * beta * KL)`` of one row chunk: the
+    in-memory kernel :func:`skae._kernel.block_loss_grad`, in blocks whose
+    workspace fits the ``budget``."""
     n = X_in.shape[0]
-    grad = np.zeros(arch.n_params)
-    sse = 0.0
     # a workspace keeps every layer output and one scratch row of the widest
     widths = [*arch.sizes[1:], max(arch.sizes[1:])]
-    ws = None
-    for sl in gen_batches(n, block_rows(widths, dtype, budget, n)):
-        if ws is None or ws.ones.shape[0] != sl.stop - sl.start:
-            ws = Workspace(arch, sl.stop - sl.start, dtype)
-            np.copyto(ws.theta, theta, casting="same_kind")
-        s, _ = backprop(X_in[sl], target[sl], ws, beta, rho, code_mean)
-        sse += s
-        grad += ws.grad
-    return sse, grad
+    rows = block_rows(widths, dtype, budget, n)
+    return block_loss_grad(
+        X_in, target, theta, arch, dtype, beta, rho, code_mean, block_rows=rows
+    )
 
 
 def _chunk_code_sum(X_in, theta, arch, dtype, budget):

@@ -48,13 +48,12 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import gen_batches
 
 from skae._adam import AdamState, minimize_adam
+from skae._kernel import BatchGradient
 from skae._network import (
     _EPS,
     Architecture,
-    Workspace,
     _sq_norm,
     init_params,
-    loss_grad,
     unpack,
     unpack_skips,
 )
@@ -192,10 +191,18 @@ def _adam_epochs(data, hyper: Hyperparameters):
         low, high = data.column_range()
 
     def epoch(rng):
+        buf = None  # dense rows are gathered into it: a batch lives until the next
         for block in data.blocks():
             perm = rng.permutation(block.shape[0])
+            dense = isinstance(block, np.ndarray)
+            if dense and (buf is None or buf.shape[1:] != block.shape[1:]):
+                buf = np.empty((rows, *block.shape[1:]), block.dtype)
             for batch in gen_batches(block.shape[0], rows):
-                B = block[perm[batch]]
+                if dense:
+                    B = buf[: batch.stop - batch.start]
+                    np.take(block, perm[batch], axis=0, out=B)
+                else:
+                    B = block[perm[batch]]
                 pair = (B, B) if noise is None else noise.pair(B, rng, low, high)
                 yield B.shape[0], pair
 
@@ -203,25 +210,23 @@ def _adam_epochs(data, hyper: Hyperparameters):
 
 
 def batch_objective(arch, hyper: Hyperparameters, dtype):
-    """``batch_fun(theta, (X_in, target))``: the objective on one minibatch,
-    one workspace per batch height (the seam through which tests inject
-    faults into Adam's steps)."""
-    workspaces: dict[int, Workspace] = {}
+    """``batch_fun(theta, (X_in, target))``: the objective on one minibatch
+    (:meth:`skae._kernel.BatchGradient.evaluate`: workspaces per batch height
+    and the gradient preallocated, the returned gradient overwritten by the
+    next call), the seam through which tests inject faults into Adam's steps."""
+    batches = BatchGradient(
+        arch,
+        None,
+        None,
+        dtype,
+        0,  # no rows bound: the epoch gathers them
+        alpha=hyper.alpha,
+        sparsity_weight=hyper.sparsity_weight,
+        sparsity_target=hyper.sparsity_target,
+    )
 
     def batch_fun(theta, pair):
-        X_in, target = pair
-        rows = X_in.shape[0]
-        if rows not in workspaces:
-            workspaces[rows] = Workspace(arch, rows, dtype)
-        return loss_grad(
-            theta,
-            X_in,
-            target,
-            workspaces[rows],
-            hyper.alpha,
-            hyper.sparsity_weight,
-            hyper.sparsity_target,
-        )
+        return batches.evaluate(theta, *pair)
 
     return batch_fun
 

@@ -16,13 +16,34 @@ from functools import partial
 import numpy as np
 import scipy.sparse as sp
 
+from skae._kernel import BlockedObjective, available_threads, use_blocked
 from skae._network import Workspace, loss_grad, row_sq_errors
 from skae._pca import Moments, moments, tree_sum
 
 
 def objective(X_in, target, arch, *, alpha, beta, rho):
     """``theta -> (J, grad J)`` of :func:`skae._network.loss_grad` on arrays in
-    memory, with one workspace reused by every evaluation."""
+    memory.
+
+    Where :func:`skae._kernel.use_blocked` says so (rows for two cache-sized
+    blocks per thread), a :class:`skae._kernel.BlockedObjective` evaluates it
+    by row blocks on :func:`skae._kernel.available_threads` threads (BLAS held
+    at one thread meanwhile); otherwise one whole-data ``loss_grad`` with BLAS's
+    own threads and one workspace reused by every evaluation. Both are
+    bit-identical from call to call for a given thread count, and equal to
+    each other up to rounding."""
+    n_threads = available_threads()
+    if use_blocked(arch, X_in.shape[0], X_in.dtype, n_threads):
+        return BlockedObjective(
+            arch,
+            X_in,
+            target,
+            X_in.dtype,
+            alpha=alpha,
+            sparsity_weight=beta,
+            sparsity_target=rho,
+            n_threads=n_threads,
+        )
     ws = Workspace(arch, X_in.shape[0], X_in.dtype)
     return partial(
         loss_grad,

@@ -183,3 +183,25 @@ def test_bench_torch_per_eval(in_process):
         4,
         ["skae_ms_per_eval", "torch_ms_per_eval", "torch/skae"],
     )
+
+
+def test_bench_kernel(in_process):
+    from benchmarks import bench_kernel
+
+    shape = ["lowrank", 600, 10, 12, 3]
+    contenders = ["skae", "skae_whole", "skae_blocked"]
+    if bench_kernel.have_torch():
+        contenders.append("torch")
+    raw = []
+    for c in contenders:
+        res = bench_kernel.eval_case(c, shape, "float64", 1, repeats=2)
+        assert _positive_finite(res["ms"]["median"])
+        assert res["blas_kernels"]
+        raw.append(dict(res, shape="tiny", round=0))
+    assert raw[0]["ran"] == "skae_whole"  # too few rows to block
+    assert raw[2]["ran"] == "skae_blocked"
+    if bench_kernel.have_torch():
+        rows = bench_kernel.eval_table(raw)
+        assert len(rows) == 1 and _positive_finite(rows[0]["skae/torch (medians)"])
+    res = bench_kernel.adam_case("skae", 1, n_samples=300, n_features=12, passes=1)
+    assert _positive_finite(res["s_per_pass"]["median"])

@@ -1,0 +1,323 @@
+"""The blocked, row-parallel objective and the fused Adam step (skae._kernel)."""
+
+import itertools
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
+
+from skae._activations import ACTIVATIONS
+from skae._adam import AdamState, adam_step
+from skae._kernel import (
+    BatchGradient,
+    BlockedObjective,
+    available_threads,
+    block_loss_grad,
+    block_rows_for,
+    use_blocked,
+)
+from skae._memory import ArrayData
+from skae._network import Workspace, backprop, init_params, loss_grad, make_architecture
+
+ACTS = sorted(ACTIVATIONS)
+
+
+def _theta(arch, seed=0):
+    rng = np.random.RandomState(seed)
+    return init_params(arch, rng) + 0.1 * rng.standard_normal(arch.n_params)
+
+
+def _assert_same_objective(arch, X, target=None, n_threads=2, block_rows=7, **kw):
+    target = X if target is None else target
+    theta = _theta(arch)
+    ws = Workspace(arch, X.shape[0], np.float64)
+    loss0, grad0 = loss_grad(theta, X, target, ws, **kw)
+    f = BlockedObjective(
+        arch, X, target, np.float64, n_threads=n_threads, block_rows=block_rows, **kw
+    )
+    loss, grad = f(theta)
+    f.close()
+    assert grad.dtype == np.float64 and grad.shape == theta.shape
+    np.testing.assert_allclose(loss, loss0, rtol=1e-12)
+    np.testing.assert_allclose(
+        grad, grad0, rtol=1e-12, atol=1e-12 * np.abs(grad0).max()
+    )
+
+
+@pytest.mark.parametrize(
+    "activation, code, output", list(itertools.product(ACTS, ACTS, ACTS))
+)
+def test_blocked_equals_loss_grad_every_activation(activation, code, output):
+    X = np.random.RandomState(1).uniform(size=(45, 6))
+    arch = make_architecture(6, (5,), 3, activation, code, output)
+    _assert_same_objective(arch, X, alpha=0.3)
+
+
+@pytest.mark.parametrize("tied", [False, True])
+@pytest.mark.parametrize("skip", [False, True])
+@pytest.mark.parametrize("hidden", [(), (5,), (7, 4)])
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_blocked_equals_loss_grad_tied_skip_sparsity(tied, skip, hidden, n_threads):
+    if skip and not hidden:
+        pytest.skip("a skip path needs a hidden layer")
+    X = np.random.RandomState(2).uniform(size=(50, 6))
+    arch = make_architecture(6, hidden, 3, "tanh", "logistic", "identity", tied, skip)
+    _assert_same_objective(
+        arch,
+        X,
+        n_threads=n_threads,
+        alpha=0.2,
+        sparsity_weight=1.5,
+        sparsity_target=0.1,
+    )
+
+
+def test_blocked_with_corrupted_input_and_clean_target():
+    rng = np.random.RandomState(3)
+    target = rng.uniform(size=(40, 5))
+    X = target + 0.1 * rng.standard_normal(target.shape)
+    arch = make_architecture(5, (4,), 2, "relu", "identity", "logistic", skip=True)
+    _assert_same_objective(arch, X, target, sparsity_weight=0.0, alpha=0.1)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_blocked_on_sparse_input(fmt):
+    rng = np.random.RandomState(4)
+    X = rng.uniform(size=(33, 8))
+    X[X < 0.6] = 0
+    Xs = sp.csr_matrix(X).asformat(fmt)
+    arch = make_architecture(8, (5,), 2, "tanh", "logistic", "identity", tied=True)
+    _assert_same_objective(arch, Xs, alpha=0.2, sparsity_weight=0.5)
+    # and the sparse blocked objective equals the dense one
+    theta = _theta(arch)
+    dense = BlockedObjective(arch, X, X, np.float64, block_rows=5)(theta)
+    sparse = BlockedObjective(arch, Xs, Xs, np.float64, block_rows=5)(theta)
+    np.testing.assert_allclose(sparse[0], dense[0], rtol=1e-12)
+    np.testing.assert_allclose(sparse[1], dense[1], rtol=1e-10, atol=1e-14)
+
+
+def test_blocked_float32_close_to_loss_grad():
+    X = np.random.RandomState(5).uniform(size=(300, 10)).astype(np.float32)
+    arch = make_architecture(10, (8,), 3, "tanh", "identity", "identity")
+    theta = _theta(arch)
+    loss0, grad0 = loss_grad(theta, X, X, Workspace(arch, 300, np.float32))
+    f = BlockedObjective(arch, X, X, np.float32, n_threads=2, block_rows=64)
+    loss, grad = f(theta)
+    np.testing.assert_allclose(loss, loss0, rtol=1e-5)
+    np.testing.assert_allclose(grad, grad0, rtol=1e-4, atol=1e-5 * np.abs(grad0).max())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_blocked_is_bit_identical_across_calls(dtype, n_threads):
+    X = np.random.RandomState(6).standard_normal((2000, 12)).astype(dtype)
+    arch = make_architecture(12, (16,), 3, "tanh", "logistic", "identity")
+    theta = _theta(arch)
+    f = BlockedObjective(
+        arch,
+        X,
+        X,
+        dtype,
+        alpha=0.1,
+        sparsity_weight=0.3,
+        n_threads=n_threads,
+        block_rows=64,
+    )
+    first = f(theta)
+    for _ in range(5):
+        loss, grad = f(theta)
+        assert loss == first[0]
+        assert np.array_equal(grad, first[1])
+    g = BlockedObjective(
+        arch,
+        X,
+        X,
+        dtype,
+        alpha=0.1,
+        sparsity_weight=0.3,
+        n_threads=n_threads,
+        block_rows=64,
+    )
+    assert g(theta)[0] == first[0] and np.array_equal(g(theta)[1], first[1])
+
+
+def test_blas_thread_limit_is_restored():
+    from threadpoolctl import threadpool_info
+
+    before = [lib["num_threads"] for lib in threadpool_info()]
+    X = np.random.RandomState(7).standard_normal((500, 6))
+    arch = make_architecture(6, (5,), 2, "tanh", "identity", "identity")
+    BlockedObjective(arch, X, X, np.float64, n_threads=2)(_theta(arch))
+    assert [lib["num_threads"] for lib in threadpool_info()] == before
+
+
+def test_block_loss_grad_matches_backprop_sums():
+    """The chunk kernel a dask task can call: sums of backprop over blocks,
+    with the global code mean."""
+    rng = np.random.RandomState(8)
+    X = rng.uniform(size=(37, 6))
+    arch = make_architecture(6, (5,), 3, "tanh", "logistic", "identity")
+    theta = _theta(arch)
+    ws = Workspace(arch, 37, np.float64)
+    np.copyto(ws.theta, theta)
+    code_mean = np.full(3, 0.3)
+    sse0, _ = backprop(X, X, ws, 0.7, 0.1, code_mean)
+    sse, grad = block_loss_grad(X, X, theta, arch, np.float64, 0.7, 0.1, code_mean, 8)
+    np.testing.assert_allclose(sse, sse0, rtol=1e-12)
+    np.testing.assert_allclose(grad, ws.grad, rtol=1e-12, atol=1e-13)
+    empty = block_loss_grad(X[:0], X[:0], theta, arch, np.float64)
+    assert empty[0] == 0.0 and not empty[1].any()
+
+
+def test_block_rows_and_choice():
+    narrow = make_architecture(10, (100,), 3, "tanh", "identity", "identity")
+    wide = make_architecture(784, (256,), 32, "tanh", "identity", "identity")
+    assert 256 <= block_rows_for(narrow, np.float64) <= 4096
+    assert block_rows_for(wide, np.float32) >= 1024
+    assert use_blocked(narrow, 20000, np.float64, 2)
+    assert use_blocked(narrow, 20000, np.float64, 1)
+    assert not use_blocked(narrow, 100, np.float64, 2)
+    assert use_blocked(wide, 60000, np.float32, 2)
+    assert not use_blocked(wide, 3000, np.float32, 2)
+
+
+def _adam_reference(theta, grads, lr, b1, b2, eps):
+    """Kingma & Ba (2015) as scikit-learn's AdamOptimizer writes it (epsilon
+    added to sqrt(v) before the bias correction)."""
+    theta = theta.copy()
+    m = np.zeros_like(theta)
+    v = np.zeros_like(theta)
+    for t, g in enumerate(grads, start=1):
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        lr_t = lr * np.sqrt(1 - b2**t) / (1 - b1**t)
+        theta = theta - lr_t * m / (np.sqrt(v) + eps)
+    return theta
+
+
+@pytest.mark.parametrize(
+    "lr, b1, b2, eps", [(1e-3, 0.9, 0.999, 1e-8), (0.05, 0.5, 0.9, 1e-4)]
+)
+def test_adam_step_equals_reference(lr, b1, b2, eps):
+    rng = np.random.RandomState(9)
+    theta0 = rng.standard_normal(257)
+    grads = [rng.standard_normal(257) * 10.0 ** rng.uniform(-3, 1) for _ in range(20)]
+    theta = theta0.copy()
+    state = AdamState.fresh(theta.size, rng)
+    buf = np.empty_like(theta)
+    for g in grads:
+        g_copy = g.copy()
+        adam_step(theta, g, state, lr, buf, beta1=b1, beta2=b2, eps=eps)
+        assert np.array_equal(g, g_copy)  # the gradient is only read
+    assert state.t == 20
+    expected = _adam_reference(theta0, grads, lr, b1, b2, eps)
+    np.testing.assert_allclose(theta, expected, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_batch_gradient_equals_loss_grad_on_the_batch(sparse):
+    rng = np.random.RandomState(10)
+    X = rng.uniform(size=(50, 6))
+    X[X < 0.4] = 0
+    target = X + 0.1
+    arch = make_architecture(6, (5,), 3, "tanh", "logistic", "identity")
+    theta = _theta(arch)
+    kw = dict(alpha=0.3, sparsity_weight=0.5, sparsity_target=0.2)
+    Xin = sp.csr_matrix(X) if sparse else X
+    f = BatchGradient(arch, Xin, target, np.float64, 16, **kw)
+    for rows in (rng.permutation(50)[:16], np.arange(7)):
+        loss, grad = f(theta, rows)
+        ws = Workspace(arch, len(rows), np.float64)
+        loss0, grad0 = loss_grad(theta, X[rows], target[rows], ws, **kw)
+        np.testing.assert_allclose(loss, loss0, rtol=1e-12)
+        np.testing.assert_allclose(grad, grad0, rtol=1e-12, atol=1e-14)
+
+
+def test_batch_gradient_threads_equal_one_thread():
+    rng = np.random.RandomState(11)
+    X = rng.standard_normal((300, 9))
+    arch = make_architecture(9, (7,), 3, "tanh", "identity", "identity", skip=True)
+    theta = _theta(arch)
+    one = BatchGradient(arch, X, X, np.float64, 64, alpha=0.2)
+    two = BatchGradient(arch, X, X, np.float64, 64, alpha=0.2, n_threads=2)
+    for rows in (rng.permutation(300)[:64], np.arange(5)):
+        loss1, grad1 = one(theta, rows)
+        grad1 = grad1.copy()
+        loss2, grad2 = two(theta, rows)
+        np.testing.assert_allclose(loss2, loss1, rtol=1e-12)
+        np.testing.assert_allclose(grad2, grad1, rtol=1e-12, atol=1e-14)
+        assert two(theta, rows)[0] == loss2  # bit-identical on repeat
+    two.close()
+
+
+def test_adam_step_on_a_pool_is_identical():
+    rng = np.random.RandomState(12)
+    n = 70_001
+    theta = rng.standard_normal(n)
+    other = theta.copy()
+    s1, s2 = AdamState.fresh(n, rng), AdamState.fresh(n, rng)
+    buf = np.empty(n)
+    f = BatchGradient(
+        make_architecture(3, (2,), 1, "tanh", "identity", "identity"),
+        np.zeros((4, 3)),
+        np.zeros((4, 3)),
+        np.float64,
+        2,
+        n_threads=2,
+    )
+    for _ in range(3):
+        g = rng.standard_normal(n)
+        adam_step(theta, g, s1, 0.01, buf)
+        adam_step(other, g, s2, 0.01, buf, pool=f.pool)
+    assert np.array_equal(theta, other)
+    np.testing.assert_allclose(s1.first_moment(), s2.first_moment())
+    f.close()
+
+
+# ------------------------------------------------------ wired into the fit
+
+
+def _fit_lbfgs(X, **kw):
+    from skae import AutoencoderTransformer
+
+    est = AutoencoderTransformer(
+        4,
+        hidden_layer_sizes=(30,),
+        solver="lbfgs",
+        early_stopping=False,
+        max_iter=15,
+        random_state=0,
+        **kw,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(X)
+
+
+def test_lbfgs_fit_uses_the_blocked_objective_and_is_reproducible():
+    """An in-memory L-BFGS fit large enough for blocks evaluates by blocks on
+    the available threads, and two fits with the same seed give bit-identical
+    parameters; at one thread (threadpoolctl) the fit agrees up to rounding."""
+    X = np.random.RandomState(13).standard_normal((2400, 20))
+    arch = make_architecture(20, (30,), 4, "tanh", "identity", "identity", skip=True)
+    fun = ArrayData(X).objective(arch, alpha=1e-4, beta=0.0, rho=0.05)
+    assert isinstance(fun, BlockedObjective)
+    assert fun.n_threads == available_threads()
+    a, b = _fit_lbfgs(X), _fit_lbfgs(X)
+    for A, B in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        assert np.array_equal(A, B)
+    with threadpool_limits(1):
+        assert available_threads() == 1
+        c = _fit_lbfgs(X)
+    for A, C in zip(a.coefs_, c.coefs_):
+        np.testing.assert_allclose(C, A, rtol=1e-5, atol=1e-7)
+
+
+def test_small_data_keeps_the_whole_data_objective():
+    X = np.random.RandomState(14).standard_normal((100, 20))
+    arch = make_architecture(20, (30,), 4, "tanh", "identity", "identity")
+    fun = ArrayData(X).objective(arch, alpha=1e-4, beta=0.0, rho=0.05)
+    assert not isinstance(fun, BlockedObjective)
