@@ -1,8 +1,8 @@
 """Inference entry points of every autoencoder, from the fitted state only.
 
 ``transform``, ``inverse_transform``, ``reconstruct``, ``score_samples``,
-``reconstruction_errors`` and ``score`` check their input and run the fitted network (``coefs_``,
-``intercepts_``, ``layer_activations_``, ``skip_coefs_``) through
+``reconstruction_errors`` and ``score`` check their input and run the fitted
+network (``coefs_``, ``intercepts_``, ``layer_activations_``, ``skip_coefs_``) through
 :func:`skae._inference.apply` in memory, or lazily chunk by chunk on a dask
 array (:func:`skae._dask.apply`), under the same block-size rule. They never
 read the constructor parameters, so that ``set_params`` after ``fit`` cannot
@@ -16,7 +16,6 @@ from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from skae import _dask, _inference
 from skae._validation import check_codes, check_fitted_data
-
 
 #: The fitted attributes inference reads, in the order inference takes them.
 NETWORK_ATTRIBUTES = ("coefs_", "intercepts_", "layer_activations_", "skip_coefs_")
