@@ -8,7 +8,8 @@ by default, by the real per-row footprint, that is every layer output that
 
 :func:`apply` evaluates ``transform``, ``inverse_transform``, ``reconstruct``,
 ``score_samples`` or ``reconstruction_errors`` on an array held in memory (a
-dask chunk is one) and reports overflow once, as a ``ValueError``, never as inf/NaN results.
+dask chunk is one) and reports overflow once, as a ``ValueError``, never as
+inf/NaN results.
 """
 
 from __future__ import annotations

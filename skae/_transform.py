@@ -2,11 +2,12 @@
 
 ``transform``, ``inverse_transform``, ``reconstruct``, ``score_samples``,
 ``reconstruction_errors`` and ``score`` check their input and run the fitted
-network (``coefs_``, ``intercepts_``, ``layer_activations_``, ``skip_coefs_``) through
-:func:`skae._inference.apply` in memory, or lazily chunk by chunk on a dask
-array (:func:`skae._dask.apply`), under the same block-size rule. They never
-read the constructor parameters, so that ``set_params`` after ``fit`` cannot
-make inference disagree with the fitted network.
+network (``coefs_``, ``intercepts_``, ``layer_activations_``,
+``skip_coefs_``) through :func:`skae._inference.apply` in memory, or lazily
+chunk by chunk on a dask array (:func:`skae._dask.apply`), under the same
+block-size rule. They never read the constructor parameters, so that
+``set_params`` after ``fit`` cannot make inference disagree with the fitted
+network.
 """
 
 import numpy as np
