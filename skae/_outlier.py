@@ -68,6 +68,11 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseAutoencoder):
     for ``offset_``; ``score_samples``, ``decision_function`` and
     ``predict`` return lazy dask arrays.
 
+    The defaults are :class:`AutoencoderTransformer`'s but for a smaller
+    hidden layer (32 units, not 100): on the anomaly setups of
+    ``benchmarks/bench_outliers.py`` it ranked outliers as well (ROC AUC
+    within 0.01, better on iris) and fitted 3 to 6 times faster.
+
     Scale the features first (e.g. a :class:`~sklearn.preprocessing.
     StandardScaler` in a :class:`~sklearn.pipeline.Pipeline`): the error
     sums over features, so a feature with a large range dominates it.
@@ -128,7 +133,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseAutoencoder):
         noise=None,
         noise_level=0.1,
         n_corruptions=1,
-        hidden_layer_sizes=(100,),
+        hidden_layer_sizes=(32,),
         activation="tanh",
         code_activation="identity",
         output_activation="identity",
