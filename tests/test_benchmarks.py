@@ -183,3 +183,17 @@ def test_bench_torch_per_eval(in_process):
         4,
         ["skae_ms_per_eval", "torch_ms_per_eval", "torch/skae"],
     )
+
+
+def test_bench_outliers(in_process):
+    from benchmarks import bench_outliers
+
+    rows = bench_outliers.run(
+        setups=("wine", "iris"),
+        contenders=("skae", "iforest", "lof"),
+        seeds=(0,),
+    )
+    _check_rows(rows, bench_outliers.COLUMNS, 6, ["roc_auc", "fit_s"])
+    for setup in bench_outliers.SETUPS:
+        X_tr, X_te, y_te = bench_outliers.load_setup(setup, 0)
+        assert X_tr.shape[1] == X_te.shape[1] and 0 < y_te.mean() <= 0.25
