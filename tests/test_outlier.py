@@ -242,9 +242,11 @@ def _corrupt_one_feature(X, n_rows, seed):
     return rows, features
 
 
-#: Measured: 100 % of 200 corrupted rows on each of seeds 0, 1 and 2 (600
-#: rows). The test asks for the issue's 90 %, a margin of ten points.
-EXPLAINED_FRACTION = 0.9
+#: Measured (shifts of 3 to 5 standard deviations, 200 corrupted rows per
+#: seed): 99.5 %, 99.5 % and 96.5 % on seeds 0, 1 and 2. The test asks for
+#: 93 % on each seed: the issue's 90 % with three points to spare, and 3.5
+#: points below the worst measured seed.
+EXPLAINED_FRACTION = 0.93
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
