@@ -185,8 +185,20 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
             warn=not incremental,
             stream=incremental,
         )
-        self._store({**state.attributes(), **fitted})
+        attributes = {**state.attributes(), **fitted}
+        attributes.update(self._fitted_extras(data.target, attributes))
+        self._store(attributes)
         return self
+
+    #: Fitted attributes a subclass adds (:meth:`_fitted_extras`), stored and
+    #: removed with the others in one step.
+    _extra_fitted_attributes: tuple = ()
+
+    def _fitted_extras(self, X, attributes: dict) -> dict:
+        """Attributes a subclass derives from a fit before it is stored: the
+        training rows ``X`` (checked, or a dask array) and the fitted
+        ``attributes``; they are stored together, atomically."""
+        return {}
 
     def _start(self, arch, continuing: bool):
         """``(Start, rng)``: continue the fitted parameters (``partial_fit``,
@@ -213,8 +225,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
         if callback is None:
             return None
         view = copy.copy(self)
+        fitted_names = _FITTED_ATTRIBUTES + self._extra_fitted_attributes
         view.__dict__ = {
-            k: v for k, v in self.__dict__.items() if k not in _FITTED_ATTRIBUTES
+            k: v for k, v in self.__dict__.items() if k not in fitted_names
         }
         view.__dict__.update({k: v for k, v in fitted.items() if v is not None})
         view.layer_activations_ = tuple(arch.activations)
@@ -238,10 +251,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
         attributes = attributes or {}
         kept = {k: v for k, v in attributes.items() if v is not None}
         kept.update({k: v for k, v in attributes.items() if k not in _ABSENT_IF_NONE})
+        fitted_names = _FITTED_ATTRIBUTES + self._extra_fitted_attributes
         with _STORE_LOCK:
-            new = {
-                k: v for k, v in self.__dict__.items() if k not in _FITTED_ATTRIBUTES
-            }
+            new = {k: v for k, v in self.__dict__.items() if k not in fitted_names}
             new.update(kept)
             self.__dict__ = new
 

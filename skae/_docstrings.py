@@ -181,16 +181,23 @@ ATTRIBUTES_DOC = """
 """
 
 
-def fill_docstring(cls) -> None:
+def fill_docstring(cls, own: dict | None = None, attributes: str = "") -> None:
     """Substitute the shared parameter entries, with ``cls``'s defaults in the
-    order of its signature, and the attributes into ``cls.__doc__``."""
+    order of its signature, and the attributes into ``cls.__doc__``.
+
+    ``own`` holds the entries of parameters that ``cls`` documents its own way
+    (formatted like the shared ones); ``attributes`` the numpydoc entries of
+    the fitted attributes it adds, appended to the shared ones.
+    """
     if cls.__doc__ is None:  # python -OO
         return
+    docs = {**PARAMETER_DOCS, **(own or {})}
     params = list(inspect.signature(cls.__init__).parameters.values())[1:]
     defaults = {p.name: p.default for p in params}
     fmt = {k: repr(v) if isinstance(v, str) else v for k, v in defaults.items()}
     fmt.update({k: v for k, v in defaults.items() if isinstance(v, str)})
-    entries = "\n".join("    " + PARAMETER_DOCS[p.name].format(**fmt) for p in params)
+    entries = "\n".join("    " + docs[p.name].format(**fmt) for p in params)
+    attrs = ATTRIBUTES_DOC.strip("\n") + attributes.rstrip()
     cls.__doc__ = cls.__doc__.replace("    {parameters}", entries).replace(
-        "    {attributes}", ATTRIBUTES_DOC.strip("\n")
+        "    {attributes}", attrs
     )

@@ -6,9 +6,10 @@ One block-size rule serves every path that runs the network over many rows
 by default, by the real per-row footprint, that is every layer output that
 :func:`skae._network.forward` keeps (plus any scratch the caller names).
 
-:func:`apply` evaluates ``transform``, ``inverse_transform``, ``reconstruct``
-or ``score_samples`` on an array held in memory (a dask chunk is one) and
-reports overflow once, as a ``ValueError``, never as inf/NaN results.
+:func:`apply` evaluates ``transform``, ``inverse_transform``, ``reconstruct``,
+``score_samples`` or ``reconstruction_errors`` on an array held in memory (a
+dask chunk is one) and reports overflow once, as a ``ValueError``, never as
+inf/NaN results.
 """
 
 from __future__ import annotations
@@ -19,9 +20,15 @@ import numpy as np
 from sklearn import get_config
 from sklearn.utils import gen_batches
 
-from skae._network import predict, skip_terms, sq_errors
+from skae._network import _subtract_target, predict, skip_terms, sq_errors
 
-METHODS = ("transform", "inverse_transform", "reconstruct", "score_samples")
+METHODS = (
+    "transform",
+    "inverse_transform",
+    "reconstruct",
+    "score_samples",
+    "reconstruction_errors",
+)
 
 
 def working_memory_bytes() -> int:
@@ -76,6 +83,10 @@ def apply(X, method: str, network, name: str, budget_bytes: int | None = None):
         for batch in gen_batches(X.shape[0], rows):
             if n_out is None:
                 out[batch] = -sq_errors(X[batch], coefs, intercepts, acts, skips)
+            elif method == "reconstruction_errors":
+                R = predict(X[batch], coefs, intercepts, acts, skips)
+                _subtract_target(R, X[batch])
+                np.multiply(R, R, out=out[batch])
             else:
                 out[batch] = predict(X[batch], coefs, intercepts, acts, skips)
     if not np.isfinite(out).all():

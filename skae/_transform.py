@@ -1,20 +1,42 @@
 """Inference entry points of every autoencoder, from the fitted state only.
 
-``transform``, ``inverse_transform``, ``reconstruct``, ``score_samples`` and
-``score`` check their input and run the fitted network (``coefs_``,
-``intercepts_``, ``layer_activations_``, ``skip_coefs_``) through
-:func:`skae._inference.apply` in memory, or lazily chunk by chunk on a dask
-array (:func:`skae._dask.apply`), under the same block-size rule. They never
-read the constructor parameters, so that ``set_params`` after ``fit`` cannot
-make inference disagree with the fitted network.
+``transform``, ``inverse_transform``, ``reconstruct``, ``score_samples``,
+``reconstruction_errors`` and ``score`` check their input and run the fitted
+network (``coefs_``, ``intercepts_``, ``layer_activations_``,
+``skip_coefs_``) through :func:`skae._inference.apply` in memory, or lazily
+chunk by chunk on a dask array (:func:`skae._dask.apply`), under the same
+block-size rule. They never read the constructor parameters, so that
+``set_params`` after ``fit`` cannot make inference disagree with the fitted
+network.
 """
 
 import numpy as np
 from sklearn.base import TransformerMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils._set_output import _get_container_adapter
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from skae import _dask, _inference
 from skae._validation import check_codes, check_fitted_data
+
+#: The fitted attributes inference reads, in the order inference takes them.
+NETWORK_ATTRIBUTES = ("coefs_", "intercepts_", "layer_activations_", "skip_coefs_")
+
+
+def run(X, method: str, network, n_features_in: int, name: str):
+    """``method`` of ``network`` on checked ``X``: in memory, or lazily on a
+    dask array (one task per row chunk)."""
+    if _dask.is_dask_collection(X):
+        return _dask.apply(X, method, network, n_features_in, name)
+    return _inference.apply(X, method, network, name)
+
+
+def training_scores(X, fitted: dict, name: str) -> np.ndarray:
+    """``score_samples`` of the training rows ``X`` (already checked, or a
+    dask array) under the ``fitted`` attributes, before they are stored;
+    computed in memory (a dask array is evaluated, one pass)."""
+    network = tuple(fitted[k] for k in NETWORK_ATTRIBUTES)
+    scores = run(X, "score_samples", network, fitted["n_features_in_"], name)
+    return np.asarray(scores.compute() if hasattr(scores, "compute") else scores)
 
 
 class InferenceMixin(TransformerMixin):
@@ -34,20 +56,13 @@ class InferenceMixin(TransformerMixin):
         a dask array; reads the fitted state only, so that ``set_params``
         after ``fit`` cannot make inference disagree with the fitted network."""
         check_is_fitted(self)
-        name = type(self).__name__
-        network = (
-            self.coefs_,
-            self.intercepts_,
-            self.layer_activations_,
-            self.skip_coefs_,
-        )
-        if _dask.is_dask_collection(X):
-            return _dask.apply(X, method, network, self.n_features_in_, name)
-        if method == "inverse_transform":
-            X = check_codes(X, self._n_features_out)
-        else:
-            X = check_fitted_data(self, X)
-        return _inference.apply(X, method, network, name)
+        network = tuple(getattr(self, k) for k in NETWORK_ATTRIBUTES)
+        if not _dask.is_dask_collection(X):
+            if method == "inverse_transform":
+                X = check_codes(X, self._n_features_out)
+            else:
+                X = check_fitted_data(self, X)
+        return run(X, method, network, self.n_features_in_, type(self).__name__)
 
     def transform(self, X):
         """Encode ``X``: the code-layer activations.
@@ -161,6 +176,59 @@ class InferenceMixin(TransformerMixin):
         True
         """
         return self._infer(X, "score_samples")
+
+    def reconstruction_errors(self, X):
+        """Squared reconstruction error of each feature of each sample.
+
+        ``(x_ij - x_hat_ij)^2``: the per-feature breakdown of
+        ``score_samples`` (each row sums to ``-score_samples``), which shows
+        *which* features make a sample anomalous. Its values are errors
+        (lower is better), hence not named a score; unlike
+        :meth:`sklearn.manifold.Isomap.reconstruction_error` (one number for
+        the whole fit), it has one entry per sample and feature.
+
+        With ``set_output(transform="pandas")`` (or ``"polars"``) the result
+        is a DataFrame whose columns are the input's feature names
+        (``feature_names_in_``, else ``x0, x1, ...``) and, for pandas, whose
+        index is ``X``'s. A dask array gives a lazy dask array (one task per
+        row chunk), never a DataFrame. Sparse ``X`` gives a dense ndarray, as
+        ``reconstruct`` does: the reconstruction of a sparse row is dense, so
+        nearly every entry is non-zero and a sparse matrix would hold the same
+        numbers at a greater cost. It is computed in row blocks of bounded
+        memory, but the result itself is ``n_samples * n_features`` numbers:
+        for wide data slice the rows, or pass a dask array.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data to explain.
+
+        Returns
+        -------
+        errors : ndarray of shape (n_samples, n_features)
+            Squared errors, float32 for float32 input and float64 otherwise;
+            a DataFrame under ``set_output``, a lazy dask array for a dask
+            array ``X``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skae import AutoencoderTransformer
+        >>> X = np.random.RandomState(0).normal(size=(100, 6))
+        >>> ae = AutoencoderTransformer(n_components=2, hidden_layer_sizes=(),
+        ...                             tol=1e-3, random_state=0).fit(X)
+        >>> errors = ae.reconstruction_errors(X)
+        >>> errors.shape
+        (100, 6)
+        >>> bool(np.allclose(errors.sum(axis=1), -ae.score_samples(X)))
+        True
+        """
+        errors = self._infer(X, "reconstruction_errors")
+        adapter = _get_container_adapter("transform", self)
+        if adapter is None or _dask.is_dask_collection(errors):
+            return errors
+        names = _check_feature_names_in(self)
+        return adapter.create_container(errors, X, columns=names, inplace=False)
 
     def score(self, X, y=None):
         """Negative mean squared reconstruction error per sample.

@@ -238,7 +238,7 @@ def check_params(
 
     ``params`` are an estimator's ``get_params()``, already checked one by one
     against ``constraints`` (its ``_parameter_constraints``). Variants are
-    parameters: a ``noise`` parameter makes the fit denoising.
+    parameters: a ``noise`` parameter (not None) makes the fit denoising.
     """
     _check_numbers(params, constraints)
     hidden = _check_hidden_layer_sizes(params["hidden_layer_sizes"])
@@ -261,7 +261,7 @@ def check_params(
                 f"code_activation={params['code_activation']!r}."
             )
     noise = None
-    if "noise" in params:
+    if params.get("noise") is not None:
         noise = NoiseSpec(
             params["noise"], params["noise_level"], params["n_corruptions"]
         )

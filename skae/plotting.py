@@ -1,18 +1,26 @@
 """Pictures of what an autoencoder learned (needs matplotlib: ``skae[plot]``).
 
-Four figures, each from the public API only: reconstructions side by side
+Five figures, each from the public API only: reconstructions side by side
 (:func:`plot_reconstructions`), the training curve (:func:`plot_loss_curve`),
-two code units as a scatter coloured by label (:func:`plot_codes`) and the
-encoder's filters as images (:func:`plot_filters`). matplotlib is imported
-inside each function, so ``import skae.plotting`` works without it and fails
-with a clear message only when a picture is asked for.
+two code units as a scatter coloured by label (:func:`plot_codes`), the
+encoder's filters as images (:func:`plot_filters`) and the features that
+carry each sample's reconstruction error (:func:`plot_feature_errors`).
+matplotlib is imported inside each function, so ``import skae.plotting``
+works without it and fails with a clear message only when a picture is asked
+for.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["plot_codes", "plot_filters", "plot_loss_curve", "plot_reconstructions"]
+__all__ = [
+    "plot_codes",
+    "plot_feature_errors",
+    "plot_filters",
+    "plot_loss_curve",
+    "plot_reconstructions",
+]
 
 
 def _pyplot():
@@ -308,4 +316,84 @@ def plot_filters(
         ax.imshow(w.reshape(shape), cmap=cmap, vmin=-lim, vmax=lim)
         ax.set_xticks([])
         ax.set_yticks([])
+    return fig
+
+
+def plot_feature_errors(
+    estimator, X, *, samples=None, n_samples=3, n_features=10, feature_names=None
+):
+    """Bar charts of the features that carry each sample's reconstruction error.
+
+    One panel per sample: its ``n_features`` largest per-feature squared
+    errors (``estimator.reconstruction_errors``), largest on top, each bar
+    labelled with its feature; the title gives the sample's index and its
+    share of the total error those features carry. This shows *why* a
+    sample scores as anomalous.
+
+    Parameters
+    ----------
+    estimator : estimator
+        A fitted skae estimator (any: the errors are the autoencoder's).
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        Data the samples are taken from.
+    samples : array-like of int, default=None
+        Row indices of ``X`` to show; by default the ``n_samples`` rows with
+        the largest total error (the most anomalous).
+    n_samples : int, default=3
+        Number of rows shown when ``samples`` is None.
+    n_features : int, default=10
+        Number of features (bars) per panel.
+    feature_names : array-like of str, default=None
+        Names of the features; by default ``X``'s column names when it has
+        them, else ``estimator.feature_names_in_`` when fitted on named
+        columns, else ``x0, x1, ...``.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        The figure, one panel per sample.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skae import AutoencoderOutlierDetector
+    >>> from skae.plotting import plot_feature_errors
+    >>> X = np.random.RandomState(0).normal(size=(100, 6))
+    >>> det = AutoencoderOutlierDetector(hidden_layer_sizes=(),
+    ...                                  random_state=0).fit(X)
+    >>> fig = plot_feature_errors(det, X, n_samples=2, n_features=4)
+    >>> len(fig.axes)
+    2
+    """
+    plt = _pyplot()
+    if feature_names is None and hasattr(X, "columns"):
+        feature_names = [str(c) for c in X.columns]
+    errors = estimator.reconstruction_errors(X)
+    errors = np.asarray(errors.to_numpy() if hasattr(errors, "to_numpy") else errors)
+    if feature_names is None:
+        names = getattr(estimator, "feature_names_in_", None)
+        feature_names = (
+            names if names is not None else [f"x{j}" for j in range(errors.shape[1])]
+        )
+    feature_names = np.asarray(feature_names, dtype=object)
+    total = errors.sum(axis=1)
+    if samples is None:
+        samples = np.argsort(-total, kind="stable")[:n_samples]
+    samples = np.asarray(samples, dtype=int)
+    k = min(n_features, errors.shape[1])
+    fig, axes = plt.subplots(
+        1,
+        len(samples),
+        figsize=(3.2 * len(samples), 0.3 * k + 1.2),
+        layout="constrained",
+        squeeze=False,
+    )
+    for ax, i in zip(axes[0], samples, strict=True):
+        top = np.argsort(-errors[i], kind="stable")[:k]
+        ax.barh(np.arange(k), errors[i, top], color="tab:red")
+        ax.set_yticks(np.arange(k), [str(n) for n in feature_names[top]])
+        ax.invert_yaxis()
+        share = errors[i, top].sum() / total[i] if total[i] > 0 else 0.0
+        ax.set_title(f"sample {i}: {share:.0%} of the error", fontsize=9)
+        ax.set_xlabel("squared error")
     return fig

@@ -5,7 +5,12 @@ variant (noise kinds, sparsity, tied weights, greedy pretraining, depth) and
 their combinations, with small networks so the checks stay fast.
 """
 
-from skae import AutoencoderTransformer, DenoisingAutoencoder, SparseAutoencoder
+from skae import (
+    AutoencoderOutlierDetector,
+    AutoencoderTransformer,
+    DenoisingAutoencoder,
+    SparseAutoencoder,
+)
 
 SMALL = dict(max_iter=30, random_state=0)
 
@@ -52,4 +57,13 @@ ESTIMATORS = [
     DenoisingAutoencoder(
         noise="masking", hidden_layer_sizes=(6,), solver="adam", batch_size=16, **SMALL
     ),
+    AutoencoderOutlierDetector(hidden_layer_sizes=(6,), **SMALL),
+    AutoencoderOutlierDetector(
+        hidden_layer_sizes=(),
+        noise="masking",
+        noise_level=0.2,
+        contamination=0.1,
+        **SMALL,
+    ),
+    AutoencoderOutlierDetector(hidden_layer_sizes=(6,), solver="adam", **SMALL),
 ]

@@ -205,3 +205,17 @@ def test_bench_kernel(in_process):
         assert len(rows) == 1 and _positive_finite(rows[0]["skae/torch (medians)"])
     res = bench_kernel.adam_case("skae", 1, n_samples=300, n_features=12, passes=1)
     assert _positive_finite(res["s_per_pass"]["median"])
+
+
+def test_bench_outliers(in_process):
+    from benchmarks import bench_outliers
+
+    rows = bench_outliers.run(
+        setups=("wine", "iris"),
+        contenders=("skae", "iforest", "lof"),
+        seeds=(0,),
+    )
+    _check_rows(rows, bench_outliers.COLUMNS, 6, ["roc_auc", "fit_s"])
+    for setup in bench_outliers.SETUPS:
+        X_tr, X_te, y_te = bench_outliers.load_setup(setup, 0)
+        assert X_tr.shape[1] == X_te.shape[1] and 0 < y_te.mean() <= 0.25

@@ -38,7 +38,12 @@ DOCS = ROOT / "docs"
 #: - RT02 (Returns line with a name): skae names its return values as
 #:   scikit-learn does (``X_new : ndarray of shape ...``).
 IGNORED = {"ES01", "SA01", "RT02"}
-CLASSES = ["AutoencoderTransformer", "DenoisingAutoencoder", "SparseAutoencoder"]
+CLASSES = [
+    "AutoencoderTransformer",
+    "DenoisingAutoencoder",
+    "SparseAutoencoder",
+    "AutoencoderOutlierDetector",
+]
 
 
 def _public_names():

@@ -128,3 +128,30 @@ def test_import_does_not_load_matplotlib():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
     )
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_feature_errors_shows_the_worst_samples_largest_first(fitted):
+    X, ae, _ = fitted
+    fig = plotting.plot_feature_errors(ae, X, n_samples=3, n_features=5)
+    assert len(fig.axes) == 3
+    errors = ae.reconstruction_errors(X)
+    worst = np.argsort(-errors.sum(axis=1))[:3]
+    for ax, i in zip(fig.axes, worst, strict=True):
+        assert ax.get_title().startswith(f"sample {i}:")
+        widths = [p.get_width() for p in ax.patches]
+        np.testing.assert_allclose(widths, np.sort(errors[i])[::-1][:5])
+        top = np.argsort(-errors[i])[:5]
+        assert [t.get_text() for t in ax.get_yticklabels()] == [f"x{j}" for j in top]
+
+
+def test_feature_errors_names_from_a_dataframe(fitted):
+    pd = pytest.importorskip("pandas")
+    X, _, _ = fitted
+    df = pd.DataFrame(X, columns=[f"px{j}" for j in range(X.shape[1])])
+    ae = AutoencoderTransformer(
+        4, hidden_layer_sizes=(), max_iter=10, random_state=0
+    ).fit(df)
+    fig = plotting.plot_feature_errors(ae, df, samples=[7], n_features=3)
+    (ax,) = fig.axes
+    assert ax.get_title().startswith("sample 7:")
+    assert all(t.get_text().startswith("px") for t in ax.get_yticklabels())
