@@ -23,8 +23,9 @@ inliers are split 70/30 by the seed; each detector is fitted on the 70 %
 set of the 30 % held-out inliers plus outliers drawn by the seed, as many as
 a quarter of the held-out inliers (all of them when fewer). Reported: ROC AUC
 and average precision of ``-score_samples`` (outliers positive), and fit time
-(median over the seeds, after one untimed warm-up fit). Each contender runs each setup in its own fresh
-process (``_common.run_child``), all three seeds there.
+(median over the seeds, after one untimed warm-up fit). Each contender runs
+each setup in its own fresh process (``_common.run_child``), all three seeds
+there.
 
 Contenders, at their defaults: ``AutoencoderOutlierDetector()``,
 ``IsolationForest(random_state=seed)``, ``LocalOutlierFactor(novelty=True)``,
