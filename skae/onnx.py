@@ -38,7 +38,12 @@ from functools import cached_property
 
 import numpy as np
 
-from skae import AutoencoderTransformer, DenoisingAutoencoder, SparseAutoencoder
+from skae import (
+    AutoencoderOutlierDetector,
+    AutoencoderTransformer,
+    DenoisingAutoencoder,
+    SparseAutoencoder,
+)
 
 __all__ = ["ONNX_ACTIVATIONS", "register_converters"]
 
@@ -52,7 +57,12 @@ ONNX_ACTIVATIONS = {
 
 #: Options adding an output: the option is named after the estimator's method,
 #: the output after what it holds.
-_OPTIONAL_OUTPUTS = {"reconstruct": "reconstruction", "score_samples": "score_samples"}
+_OPTIONAL_OUTPUTS = {
+    "reconstruct": "reconstruction",
+    "score_samples": "score_samples",
+    "decision_function": "decision_function",
+    "predict": "label",
+}
 
 
 @dataclass(frozen=True)
@@ -73,6 +83,11 @@ _EXPORTS = (
     _Export(AutoencoderTransformer, "SkaeAutoencoderTransformer"),
     _Export(DenoisingAutoencoder, "SkaeDenoisingAutoencoder"),
     _Export(SparseAutoencoder, "SkaeSparseAutoencoder"),
+    _Export(
+        AutoencoderOutlierDetector,
+        "SkaeAutoencoderOutlierDetector",
+        options=("reconstruct", "score_samples", "decision_function", "predict"),
+    ),
 )
 
 #: Fitted attributes :func:`_read_network` knows: the network's, and the
@@ -83,6 +98,7 @@ _KNOWN_FITTED = frozenset(
         "intercepts_",
         "layer_activations_",
         "skip_coefs_",
+        "offset_",
         "n_features_in_",
         "feature_names_in_",
         "n_iter_",
@@ -118,6 +134,7 @@ class _Network:
     decoder: tuple[_Layer, ...]
     skip_encoder: np.ndarray | None = None  # (n_features, n_components)
     skip_decoder: np.ndarray | None = None  # (n_components, n_features)
+    offset: float | None = None  # an outlier detector's offset_
 
     @property
     def n_features(self) -> int:
@@ -133,6 +150,8 @@ class _Network:
             "codes": self.n_components,
             "reconstruction": self.n_features,
             "score_samples": 1,
+            "decision_function": 1,
+            "label": 1,
         }[output]
 
 
@@ -169,6 +188,7 @@ def _read_network(estimator) -> _Network:
         decoder=tuple(layers[c:]),
         skip_encoder=skip_encoder,
         skip_decoder=skip_decoder,
+        offset=getattr(estimator, "offset_", None),
     )
 
 
@@ -240,6 +260,19 @@ class _Graph:
         )
         return self._op("Neg", sse, output="score_samples")
 
+    @cached_property
+    def decision_function(self):
+        offset = self._const(np.array([self.net.offset]))
+        return self._op("Sub", self.score_samples, offset, output="decision_function")
+
+    @cached_property
+    def label(self):
+        """``predict``: 1 where the decision is >= 0, else -1 (int64)."""
+        inlier = self._op("GreaterOrEqual", self.decision_function, self._const([0.0]))
+        as_int = self._op("Cast", inlier, to=7)  # INT64: 0 or 1
+        twice = self._op("Mul", as_int, np.array([2], dtype=np.int64))
+        return self._op("Sub", twice, np.array([1], dtype=np.int64), output="label")
+
 
 # ------------------------------------------------------- skl2onnx's callbacks
 def _export_of(model) -> _Export:
@@ -273,7 +306,11 @@ def _parser(scope, model, inputs, custom_parsers=None):
 
 def _shape_calculator(operator):
     """Output types: the input's float type, ``[N, width]`` (skl2onnx)."""
-    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
+    from skl2onnx.common.data_types import (
+        DoubleTensorType,
+        FloatTensorType,
+        Int64TensorType,
+    )
     from skl2onnx.common.utils import check_input_and_output_types
 
     check_input_and_output_types(
@@ -283,7 +320,8 @@ def _shape_calculator(operator):
     n_rows = operator.inputs[0].get_first_dimension()
     tensor_type = type(operator.inputs[0].type)
     for variable in operator.outputs:
-        variable.type = tensor_type([n_rows, net.width(variable.raw_name)])
+        kind = Int64TensorType if variable.raw_name == "label" else tensor_type
+        variable.type = kind([n_rows, net.width(variable.raw_name)])
 
 
 def _converter(scope, operator, container):

@@ -416,3 +416,32 @@ def test_partial_fit_model_exports(registered):
     got = _run(_session(estimator, X, {AutoencoderTransformer: BOTH}), X)
     for name, value in _expected(estimator, X).items():
         _assert_close(got[name], value, np.float64, name)
+
+
+@needs_onnx
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_outlier_detector_decision_and_label(registered, dtype):
+    """The detector's decision_function and predict, exported as options."""
+    from skae import AutoencoderOutlierDetector
+
+    X = _data("digits")
+    det = AutoencoderOutlierDetector(
+        n_components=4, contamination=0.1, random_state=0, max_iter=30
+    ).fit(X)
+    Xd = X.astype(dtype)
+    options = {"decision_function": True, "predict": True, "score_samples": True}
+    got = _run(_session(det, Xd, {AutoencoderOutlierDetector: options}), Xd)
+    assert list(got) == ["codes", "score_samples", "decision_function", "label"]
+    _assert_close(
+        got["decision_function"][:, 0],
+        det.decision_function(Xd),
+        dtype,
+        "decision_function",
+    )
+    label = got["label"][:, 0]
+    assert label.dtype == np.int64
+    # the labels agree except where the decision is within rounding of 0
+    near = np.abs(det.decision_function(Xd)) < 1e-4 * np.abs(det.offset_)
+    np.testing.assert_array_equal(label[~near], det.predict(Xd)[~near])
+    assert set(np.unique(label)) <= {-1, 1} and (label == -1).sum() > 0
