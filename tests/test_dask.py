@@ -386,8 +386,9 @@ def test_adam_equals_in_memory_fit_for_the_same_chunks_and_seed(client, data, ma
         assert_allclose(A, B, rtol=1e-9, atol=1e-12)
     if est.validation_scores_ is not None:
         assert_allclose(est.validation_scores_, state.validation_scores, rtol=1e-9)
-    # and the chunking matters: one block is another fit
-    assert not np.allclose(est.coefs_[0], in_memory.coefs_[0])
+    # and the chunking matters: one block is another run (its epochs' losses;
+    # the parameters may both be the start, when early stopping keeps it)
+    assert not np.allclose(est.loss_curve_, in_memory.loss_curve_)
 
 
 def test_worker_lost_mid_fit_gives_the_undisturbed_result():
