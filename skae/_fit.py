@@ -247,8 +247,10 @@ def resolve(hyper: Hyperparameters, n_rows: int) -> Hyperparameters:
 
 def _solve(data, arch, hyper, rng, start, callback, early, name, warn, stream=False):
     """Training pair, start, solver: ``(OptimizeResult, theta0, adam_state)``.
-    With ``early``, the start is its candidate 0; without, an Adam fit (not a
-    ``stream`` pass) also keeps the start unless it improved on it."""
+    With ``early``, the start is its candidate 0; without, an Adam fit that
+    ran to its end (not a ``stream`` pass, not stopped by the callback or an
+    interrupt, which keep the last completed epoch) also keeps the start
+    unless it improved on it."""
     dtype = data.dtype
     adam = hyper.solver == "adam"
     pair = data
@@ -283,7 +285,7 @@ def _solve(data, arch, hyper, rng, start, callback, early, name, warn, stream=Fa
             learning_rate=hyper.learning_rate_init,
             **common,
         )
-        if early is None and not stream:
+        if early is None and not stream and result.stopped_by is None:
             # Adam's epoch losses are means over moving minibatches: keep the
             # start unless the whole objective says the run improved on it
             objective = pair.objective(arch, **penalties)
