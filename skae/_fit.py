@@ -48,7 +48,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import gen_batches
 
 from skae._adam import AdamState, minimize_adam
-from skae._kernel import BatchGradient
+from skae._minibatch import BatchGradient
 from skae._network import (
     _EPS,
     Architecture,
@@ -211,7 +211,7 @@ def _adam_epochs(data, hyper: Hyperparameters):
 
 def batch_objective(arch, hyper: Hyperparameters, dtype):
     """``batch_fun(theta, (X_in, target))``: the objective on one minibatch
-    (:meth:`skae._kernel.BatchGradient.evaluate`: workspaces per batch height
+    (:meth:`skae._minibatch.BatchGradient.evaluate`: workspaces per batch height
     and the gradient preallocated, the returned gradient overwritten by the
     next call), the seam through which tests inject faults into Adam's steps."""
     batches = BatchGradient(

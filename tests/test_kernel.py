@@ -12,7 +12,6 @@ from threadpoolctl import threadpool_limits
 from skae._activations import ACTIVATIONS
 from skae._adam import AdamState, adam_step
 from skae._kernel import (
-    BatchGradient,
     BlockedObjective,
     available_threads,
     block_loss_grad,
@@ -20,6 +19,7 @@ from skae._kernel import (
     use_blocked,
 )
 from skae._memory import ArrayData
+from skae._minibatch import BatchGradient
 from skae._network import Workspace, backprop, init_params, loss_grad, make_architecture
 
 ACTS = sorted(ACTIVATIONS)

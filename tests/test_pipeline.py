@@ -199,14 +199,16 @@ def _skae_imports(path):
 LAYERS = [
     {"_activations", "_noise", "_optimize", "_docstrings", "_select"},
     {"_network"},
-    {"_pca"},
+    {"_pca", "_kernel"},
+    {"_minibatch"},
     {"_validation", "_inference", "_memory", "_pretrain", "_adam"},
     {"_dask"},
     {"_fit", "_transform"},
     {"_base"},
-    {"_autoencoder", "_denoising", "_sparse"},
+    {"_autoencoder", "_denoising", "_sparse", "_outlier"},
     {"__init__"},
-    {"plotting"},
+    {"plotting", "onnx", "_tables"},
+    {"_cli_checks"},
     {"__main__"},
 ]
 
