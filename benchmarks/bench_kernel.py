@@ -12,7 +12,7 @@ Two measurements (issue 12):
   the same network (``addmm``/``tanh``, autograd, the gradient concatenated
   into one vector as an L-BFGS step needs) with ``torch.set_num_threads``.
 * **one Adam pass** over 50,000 x 256 float32 rows (h=256, k=32, batches of
-  128, reshuffled): skae's :class:`~skae._kernel.BatchGradient` and
+  128, reshuffled): skae's :class:`~skae._minibatch.BatchGradient` and
   :func:`~skae._adam.adam_step` against a torch Adam epoch.
 
 Every (contender, shape, dtype, threads) runs in its own interpreter, twice
@@ -230,7 +230,7 @@ def adam_case(contender, threads, n_samples=50000, n_features=256, passes=3):
 
         else:
             from skae._adam import AdamState, adam_step
-            from skae._kernel import BatchGradient
+            from skae._minibatch import BatchGradient
 
             # BLAS at one thread: a batch's products are too small to share;
             # the threads split the batch's rows and the Adam step instead.
