@@ -42,15 +42,12 @@ from sklearn.utils import gen_batches
 
 from skae._inference import apply as apply_in_memory
 from skae._inference import block_rows, n_outputs, working_memory_bytes
-from skae._memory import TrainingRows
+from skae._memory import TrainingRows, code_sum, rows_loss_grad, workspace_widths
 from skae._network import (
-    Workspace,
     _sq_norm,
-    backprop,
     kl_sparsity,
     predict,
     row_sq_errors,
-    unpack,
 )
 from skae._pca import moments
 from skae._validation import check_value_magnitude, check_width
@@ -132,22 +129,14 @@ def training_data(X) -> DaskData:
 
 
 def _chunk_loss_grad(X_in, target, theta, arch, dtype, beta, rho, code_mean, budget):
-    """``(sse, gradient of 0.5 * sse + n * beta * KL)`` of one row chunk."""
+    """``(sse, gradient of 0.5 * sse + n * beta * KL)`` of one row chunk,
+    whose ``target`` rows each stand for their copies in ``X_in``."""
     X_in = np.asarray(X_in, dtype=dtype)
     target = np.asarray(target, dtype=dtype)
-    n = X_in.shape[0]
-    grad = np.zeros(arch.n_params)
-    sse = 0.0
-    # a workspace keeps every layer output and one scratch row of the widest
-    widths = [*arch.sizes[1:], max(arch.sizes[1:])]
-    ws = None
-    for sl in gen_batches(n, block_rows(widths, dtype, budget, n)):
-        if ws is None or ws.ones.shape[0] != sl.stop - sl.start:
-            ws = Workspace(arch, sl.stop - sl.start, dtype)
-            np.copyto(ws.theta, theta, casting="same_kind")
-        s, _ = backprop(X_in[sl], target[sl], ws, beta, rho, code_mean)
-        sse += s
-        grad += ws.grad
+    rows = block_rows(workspace_widths(arch), dtype, budget, target.shape[0])
+    sse, _, grad = rows_loss_grad(
+        X_in, target, theta, arch, dtype, beta, rho, code_mean, rows
+    )
     return sse, grad
 
 
@@ -155,13 +144,8 @@ def _chunk_code_sum(X_in, theta, arch, dtype, budget):
     """Sum over the rows of one chunk of the code-layer activations."""
     X_in = np.asarray(X_in, dtype=dtype)
     c = arch.code_layer
-    coefs, intercepts = unpack(np.asarray(theta, dtype=dtype), arch)
-    total = np.zeros(arch.sizes[c])
-    n = X_in.shape[0]
-    for sl in gen_batches(n, block_rows(arch.sizes[1 : c + 1], dtype, budget, n)):
-        A = predict(X_in[sl], coefs[:c], intercepts[:c], arch.activations[:c])
-        total += A.sum(axis=0, dtype=np.float64)
-    return total
+    rows = block_rows(arch.sizes[1 : c + 1], dtype, budget, X_in.shape[0])
+    return code_sum(X_in, theta, arch, dtype, rows)
 
 
 def _chunk_row_errors(X, theta, arch, dtype, budget):
@@ -196,10 +180,6 @@ def _sum_parts(*parts):
 def _corrupt_chunk(block, *, seeds, noise, low, high, block_id):
     rng = np.random.RandomState(seeds[block_id[0]])
     return noise.pair(np.asarray(block), rng, low, high)[0]
-
-
-def _tile_chunk(block, n):
-    return np.tile(np.asarray(block), (n, 1))
 
 
 def _take_rows(block, rows):
@@ -355,12 +335,8 @@ class DaskData(TrainingRows):
         meta = np.empty((0, 0), X.dtype)
         kernel = partial(_corrupt_chunk, seeds=seeds, noise=noise, low=low, high=high)
         X_in = self._kept(X.map_blocks(kernel, chunks=chunks, dtype=X.dtype, meta=meta))
-        target = X
-        if k > 1:
-            target = X.map_blocks(
-                _tile_chunk, k, chunks=chunks, dtype=X.dtype, meta=meta
-            )
-        return DaskData(X_in, target, persist=self.persist, mean=self._mean)
+        # each clean chunk stands for its k corrupted copies, never tiled
+        return DaskData(X_in, X, persist=self.persist, mean=self._mean)
 
     def objective(self, arch, *, alpha, beta, rho):
         return ChunkedObjective(

@@ -48,6 +48,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import gen_batches
 
 from skae._adam import AdamState, minimize_adam
+from skae._memory import pair_loss_grad
 from skae._network import (
     _EPS,
     Architecture,
@@ -211,6 +212,18 @@ def batch_objective(arch, hyper: Hyperparameters, dtype):
     def batch_fun(theta, pair):
         X_in, target = pair
         rows = X_in.shape[0]
+        if rows != target.shape[0]:  # n_corruptions copies of each target row
+            return pair_loss_grad(
+                theta,
+                X_in,
+                target,
+                arch,
+                alpha=hyper.alpha,
+                beta=hyper.sparsity_weight,
+                rho=hyper.sparsity_target,
+                rows=target.shape[0],
+                workspaces=workspaces,
+            )
         if rows not in workspaces:
             workspaces[rows] = Workspace(arch, rows, dtype)
         return loss_grad(

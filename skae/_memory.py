@@ -15,24 +15,160 @@ from functools import partial
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.utils import gen_batches
 
-from skae._network import Workspace, loss_grad, row_sq_errors
+from skae._inference import block_rows
+from skae._network import (
+    Workspace,
+    _sq_norm,
+    backprop,
+    kl_sparsity,
+    loss_grad,
+    predict,
+    row_sq_errors,
+    skip_terms,
+    unpack,
+    unpack_skips,
+)
 from skae._pca import Moments, moments
+
+#: Bytes of layer outputs one in-memory objective evaluation keeps at once:
+#: above it the rows are evaluated in blocks (docs/scaling.rst, "Memory").
+OBJECTIVE_BLOCK_BYTES = 64 * 2**20
+
+
+def workspace_widths(arch) -> list[int]:
+    """Per-row widths a :class:`~skae._network.Workspace` holds: every layer
+    output and one scratch row of the widest layer (an upper bound)."""
+    return [*arch.sizes[1:], max(arch.sizes[1:])]
+
+
+def n_copies(X_in, target) -> int:
+    """How many times each ``target`` row appears among the ``X_in`` rows
+    (copy after copy: :func:`skae._noise.corrupt`)."""
+    n, m = target.shape[0], X_in.shape[0]
+    if m % n:
+        raise ValueError(f"{m} input rows do not repeat {n} target rows.")
+    return m // n
+
+
+def code_sum(X_in, theta, arch, dtype, rows: int) -> np.ndarray:
+    """Sum over the rows of ``X_in`` of the code-layer activations, ``rows``
+    rows at a time."""
+    c = arch.code_layer
+    theta = np.asarray(theta, dtype=dtype)
+    coefs, intercepts = unpack(theta, arch)
+    skips = skip_terms(unpack_skips(theta, arch), arch.n_layers, "encoder")
+    total = np.zeros(arch.sizes[c])
+    for sl in gen_batches(X_in.shape[0], rows):
+        A = predict(X_in[sl], coefs[:c], intercepts[:c], arch.activations[:c], skips)
+        total += A.sum(axis=0, dtype=np.float64)
+    return total
+
+
+def rows_loss_grad(
+    X_in, target, theta, arch, dtype, beta, rho, code_mean, rows, workspaces=None
+):
+    """``(sse, kl, gradient of 0.5 * sse + n * beta * KL)`` over the rows of
+    ``X_in`` against ``target`` (repeated :func:`n_copies` times, never
+    tiled), evaluated ``rows`` target rows at a time with
+    :func:`skae._network.backprop`; float64 sums. ``code_mean=None`` with a
+    sparsity penalty is only right in one block (the block's own mean);
+    ``workspaces`` caches a workspace per block height across calls."""
+    n = target.shape[0]
+    reps = n_copies(X_in, target)
+    grad = np.zeros(arch.n_params)
+    sse, kl = 0.0, 0.0
+    workspaces = {} if workspaces is None else workspaces
+    loaded = set()
+    for r in range(reps):
+        for sl in gen_batches(n, rows):
+            h = sl.stop - sl.start
+            ws = workspaces.get(h)
+            if ws is None:
+                ws = workspaces[h] = Workspace(arch, h, dtype)
+            if h not in loaded:
+                np.copyto(ws.theta, theta, casting="same_kind")
+                loaded.add(h)
+            whole = reps == 1 and h == n
+            inputs = X_in if whole else X_in[r * n + sl.start : r * n + sl.stop]
+            s, kl = backprop(
+                inputs, target if h == n else target[sl], ws, beta, rho, code_mean
+            )
+            sse += s
+            grad += ws.grad
+    return sse, kl, grad
+
+
+class Objective:
+    """``theta -> (J, grad J)`` of :func:`skae._network.loss_grad` on arrays
+    in memory, where each ``target`` row stands for its :func:`n_copies`
+    rows of ``X_in``.
+
+    One workspace per fit. When the layer outputs of every row fit
+    ``block_bytes`` (and no row repeats) one :func:`~skae._network.loss_grad`
+    call evaluates it; otherwise the rows run in blocks that do, as a dask
+    chunk does (:func:`rows_loss_grad`), a sparsity penalty's code mean taken
+    over all rows by a first pass, so the fit's peak memory stays bounded
+    whatever ``n_samples`` and ``n_corruptions``.
+    """
+
+    def __init__(self, X_in, target, arch, *, alpha, beta, rho, block_bytes=None):
+        self.X_in, self.target, self.arch = X_in, target, arch
+        self.alpha, self.beta, self.rho = alpha, beta, rho
+        self.dtype = np.dtype(X_in.dtype)
+        self.reps = n_copies(X_in, target)
+        budget = OBJECTIVE_BLOCK_BYTES if block_bytes is None else block_bytes
+        n = target.shape[0]
+        self.rows = block_rows(workspace_widths(arch), self.dtype, budget, n)
+        self.whole = self.reps == 1 and self.rows >= n
+        self.workspaces: dict[int, Workspace] = {}
+        if self.whole:
+            self.ws = Workspace(arch, n, self.dtype)
+
+    def __call__(self, theta):
+        if self.whole:
+            return loss_grad(
+                theta, self.X_in, self.target, self.ws, self.alpha, self.beta, self.rho
+            )
+        return pair_loss_grad(
+            theta,
+            self.X_in,
+            self.target,
+            self.arch,
+            alpha=self.alpha,
+            beta=self.beta,
+            rho=self.rho,
+            rows=self.rows,
+            workspaces=self.workspaces,
+        )
+
+
+def pair_loss_grad(theta, X_in, target, arch, *, alpha, beta, rho, rows, workspaces):
+    """:func:`skae._network.loss_grad` of ``X_in`` against ``target``
+    repeated :func:`n_copies` times, ``rows`` target rows at a time (a first
+    pass takes a sparsity penalty's code mean over all rows)."""
+    dtype, m = np.dtype(X_in.dtype), X_in.shape[0]
+    code_mean, kl = None, 0.0
+    if beta > 0:
+        code_mean = code_sum(X_in, theta, arch, dtype, rows) / m
+        kl, _ = kl_sparsity(code_mean, rho)
+    sse, _, grad = rows_loss_grad(
+        X_in, target, theta, arch, dtype, beta, rho, code_mean, rows, workspaces
+    )
+    nw = arch.n_decayed
+    loss = 0.5 * sse
+    if alpha > 0:
+        w = np.asarray(theta[:nw]).astype(dtype).astype(np.float64)
+        loss += 0.5 * alpha * _sq_norm(w)
+        grad[:nw] += alpha * w
+    grad *= 1.0 / m
+    return loss / m + beta * kl, grad
 
 
 def objective(X_in, target, arch, *, alpha, beta, rho):
-    """``theta -> (J, grad J)`` of :func:`skae._network.loss_grad` on arrays in
-    memory, with one workspace reused by every evaluation."""
-    ws = Workspace(arch, X_in.shape[0], X_in.dtype)
-    return partial(
-        loss_grad,
-        X=X_in,
-        target=target,
-        ws=ws,
-        alpha=alpha,
-        sparsity_weight=beta,
-        sparsity_target=rho,
-    )
+    """The :class:`Objective` of a training pair in memory."""
+    return Objective(X_in, target, arch, alpha=alpha, beta=beta, rho=rho)
 
 
 def _column_mean(A) -> np.ndarray:

@@ -71,8 +71,9 @@ def test_gradient_with_sparsity_penalty_and_tied_weights(tied, hidden):
 def test_gradient_with_corrupted_input_and_clean_target(noise):
     rng = np.random.RandomState(3)
     X = rng.uniform(size=(12, 5))
-    X_in, target = corrupt(X, noise, 0.3, 2, rng)
-    assert X_in.shape == target.shape == (24, 5)
+    X_in, clean = corrupt(X, noise, 0.3, 2, rng)
+    assert X_in.shape == (24, 5) and clean is X  # the clean rows, not tiled
+    target = np.tile(X, (2, 1))
     assert not np.allclose(X_in, target)
     arch = make_architecture(5, (4,), 2, "relu", "logistic", "identity", tied=True)
     _check_gradient(arch, X_in, target=target, alpha=0.1, sparsity_weight=0.3)
