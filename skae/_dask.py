@@ -41,7 +41,13 @@ import numpy as np
 from sklearn.utils import gen_batches
 
 from skae._inference import apply as apply_in_memory
-from skae._inference import block_rows, n_outputs, working_memory_bytes
+from skae._inference import (
+    block_rows,
+    combine_means,
+    mean_parts,
+    n_outputs,
+    working_memory_bytes,
+)
 from skae._memory import TrainingRows, code_sum, rows_loss_grad, workspace_widths
 from skae._network import (
     _sq_norm,
@@ -115,17 +121,26 @@ def training_data(X) -> DaskData:
     persist = _on_distributed(X)
     if persist:
         X = X.persist()
-    finite, low, high, mean = dask.compute(
-        da.isfinite(X).all(), X.min(), X.max(), X.mean(axis=0)
+    sums = [dask.delayed(_column_sums)(b) for b in X.to_delayed().ravel()]
+    finite, low, high, sums = dask.compute(
+        da.isfinite(X).all(), X.min(), X.max(), sums
     )
     if not finite:
         raise ValueError("Input X contains NaN or infinity.")
     check_value_magnitude(max(abs(float(low)), abs(float(high))), X.dtype, d)
-    return DaskData(X, persist=persist, mean=np.asarray(mean))
+    # the magnitude check bounds the values, so the sums were finite
+    return DaskData(X, persist=persist, mean=np.sum(sums, axis=0) / n)
 
 
 # --------------------------------------------------------------- chunk tasks
 # Module-level functions: what the workers run, one call per row chunk.
+
+
+def _column_sums(block) -> np.ndarray:
+    """Float64 column sums of one chunk; an overflow is left to the
+    magnitude check that follows, not reported as a warning here."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.asarray(block).sum(axis=0, dtype=np.float64)
 
 
 def _chunk_loss_grad(X_in, target, theta, arch, dtype, beta, rho, code_mean, budget):
@@ -160,7 +175,7 @@ def _chunk_row_errors(X, theta, arch, dtype, budget):
 
 def _chunk_sse(X, theta, arch, dtype, budget):
     """Sum of squared reconstruction errors of one row chunk."""
-    return float(_chunk_row_errors(X, theta, arch, dtype, budget).sum())
+    return float(_chunk_row_errors(X, theta, arch, dtype, budget).sum(dtype=np.float64))
 
 
 def _chunk_moments(X, dtype):
@@ -453,3 +468,12 @@ def apply(X, method: str, network, n_features_in: int, name: str):
     return X.map_blocks(
         func, chunks=(X.chunks[0], (n_out,)), dtype=dtype, meta=np.empty((0, 0), dtype)
     )
+
+
+def mean(values) -> float:
+    """The mean of a 1-D dask array, per chunk then combined, without the
+    overflow a plain sum of large values has (:func:`skae._inference.safe_mean`)."""
+    import dask
+
+    parts = [dask.delayed(mean_parts)(b) for b in values.to_delayed().ravel()]
+    return combine_means(dask.compute(*parts))

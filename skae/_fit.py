@@ -48,6 +48,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import gen_batches
 
 from skae._adam import AdamState, minimize_adam
+from skae._inference import safe_mean
 from skae._memory import pair_loss_grad
 from skae._network import (
     _EPS,
@@ -331,7 +332,7 @@ def _cross_validated_iterations(data, arch, hyper, rng, start, name) -> tuple:
             ConvergenceWarning,
             stacklevel=4,
         )
-    return choose_iteration(errors, SE_FACTOR), list(-errors.mean(axis=1))
+    return choose_iteration(errors, SE_FACTOR), list(-safe_mean(errors, axis=1))
 
 
 def fit(

@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import gen_batches
 
-from skae._inference import block_rows
+from skae._inference import block_rows, safe_mean
 from skae._network import (
     Workspace,
     _sq_norm,
@@ -228,7 +228,7 @@ class ArrayData(TrainingRows):
     def mean_sq_error(self, arch):
         """``theta -> mean_i ||x_i - x_hat_i||^2`` over these rows."""
         errors = self.row_errors(arch)
-        return lambda theta: float(errors(theta).mean())
+        return lambda theta: safe_mean(errors(theta))
 
     def row_errors(self, arch):
         """``theta -> ||x_i - x_hat_i||^2`` of each of these rows."""

@@ -9,7 +9,6 @@ read the constructor parameters, so that ``set_params`` after ``fit`` cannot
 make inference disagree with the fitted network.
 """
 
-import numpy as np
 from sklearn.base import TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
@@ -190,4 +189,7 @@ class InferenceMixin(TransformerMixin):
         >>> bool(np.isclose(ae.score(X), ae.score_samples(X).mean()))
         True
         """
-        return float(np.mean(self.score_samples(X), dtype=np.float64))
+        scores = self.score_samples(X)
+        if _dask.is_dask_collection(scores):
+            return _dask.mean(scores)
+        return _inference.safe_mean(scores)

@@ -238,3 +238,50 @@ def test_pca_start_reconstructs_as_pca(hidden, tied, activation):
             assert branch.max() < 1e-12
         else:
             assert branch.max() > 1e-3
+
+
+@pytest.mark.parametrize("skip", [False, True], ids=["plain", "skip"])
+@pytest.mark.parametrize("block_bytes", [None, 600], ids=["whole", "blocks"])
+@pytest.mark.parametrize("reps", [1, 3])
+def test_objective_on_repeated_rows_equals_loss_grad_on_tiled_rows(
+    reps, block_bytes, skip
+):
+    """Issue 16 item 6: the in-memory objective pairs input row ``i + r * n``
+    with clean row ``i`` (never tiled) and may run in row blocks (a first
+    pass for the sparsity penalty's code mean); it equals
+    :func:`loss_grad` on the tiled target, every evaluation."""
+    from skae._memory import Objective
+
+    rng = np.random.RandomState(5)
+    arch = make_architecture(5, (4,), 3, "tanh", "logistic", "identity", skip=skip)
+    target = rng.uniform(size=(30, 5))
+    X_in = np.vstack([target + 0.1 * rng.standard_normal(target.shape)] * reps)
+    penalties = dict(alpha=0.1, sparsity_weight=0.3, sparsity_target=0.1)
+    objective = Objective(
+        X_in, target, arch, alpha=0.1, beta=0.3, rho=0.1, block_bytes=block_bytes
+    )
+    assert objective.whole == (reps == 1 and block_bytes is None)
+    for _ in range(2):  # the cached workspaces are reloaded
+        theta = init_params(arch, rng) + 0.1 * rng.standard_normal(arch.n_params)
+        tiled = np.tile(target, (reps, 1))
+        ws = Workspace(arch, X_in.shape[0], np.float64)
+        ref_loss, ref_grad = loss_grad(theta, X_in, tiled, ws, **penalties)
+        loss, grad = objective(theta)
+        np.testing.assert_allclose(loss, ref_loss, rtol=1e-12)
+        np.testing.assert_allclose(grad, ref_grad, rtol=1e-10, atol=1e-13)
+
+
+def test_corruption_never_tiles_the_clean_rows():
+    """Issue 16 item 6: ``n_corruptions=3`` allocates the three corrupted
+    copies and one draw at a time (it held a list of copies, their stack and
+    a tiled clean target: 9x ``X.nbytes``)."""
+    import tracemalloc
+
+    X = np.random.RandomState(0).uniform(size=(20000, 20))
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    X_in, clean = corrupt(X, "gaussian", 0.1, 3, np.random.RandomState(1))
+    peak = tracemalloc.get_traced_memory()[1] - before
+    tracemalloc.stop()
+    assert clean is X and X_in.shape == (60000, 20)
+    assert peak <= 4.5 * X.nbytes, peak / X.nbytes  # + the finiteness mask
