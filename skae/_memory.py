@@ -119,8 +119,10 @@ class Objective:
         self.dtype = np.dtype(X_in.dtype)
         self.reps = n_copies(X_in, target)
         budget = OBJECTIVE_BLOCK_BYTES if block_bytes is None else block_bytes
-        n = target.shape[0]
-        self.rows = block_rows(workspace_widths(arch), self.dtype, budget, n)
+        n, widths = target.shape[0], workspace_widths(arch)
+        if self.reps > 1 or block_rows(widths, self.dtype, budget, n) < n:
+            budget //= 2  # the full blocks' workspace and the last block's
+        self.rows = block_rows(widths, self.dtype, budget, n)
         self.whole = self.reps == 1 and self.rows >= n
         self.workspaces: dict[int, Workspace] = {}
         if self.whole:
@@ -263,3 +265,44 @@ class ArrayData(TrainingRows):
         for size in self.row_blocks:
             yield self.target[start : start + size]
             start += size
+
+
+def peak_bytes(
+    kind: str,
+    n_samples: int,
+    n_features: int,
+    sizes,
+    dtype,
+    *,
+    n_corruptions: int = 0,
+    validation_fraction: float = 0.1,
+    block_bytes: int | None = None,
+    working_memory: int | None = None,
+) -> int:
+    """The memory model of docs/scaling.rst ("Memory"): bytes a call
+    allocates on top of ``X`` at its peak, for ``kind`` ``"lbfgs"`` or
+    ``"adam"`` (a fit, held-out early stopping when ``validation_fraction``,
+    a denoising fit when ``n_corruptions``), ``"transform"`` or ``"score"``.
+    ``sizes`` are the layer widths, input first (:class:`Architecture`)."""
+    from skae._inference import working_memory_bytes
+
+    s = np.dtype(dtype).itemsize
+    widths = list(sizes[1:])
+    per_row = (sum(widths) + max(widths)) * s  # a workspace row
+    wm = working_memory_bytes() if working_memory is None else working_memory
+    if kind in ("transform", "score"):
+        c = len(sizes) // 2  # the code layer
+        run = widths[:c] if kind == "transform" else widths  # layers evaluated
+        n_out = 1 if kind == "score" else sizes[c]
+        return n_samples * n_out * s + min(n_samples * sum(run) * s, wm)
+    budget = OBJECTIVE_BLOCK_BYTES if block_bytes is None else block_bytes
+    n_val = int(round(validation_fraction * n_samples))
+    n_train = n_samples - n_val
+    split = n_samples * n_features * s if n_val else 0
+    held_out = n_val * 2 * max(widths) * s  # two layers of the held-out rows
+    pair = n_corruptions * n_train * n_features * s
+    rows = max(n_corruptions, 1) * n_train
+    workspace = rows * per_row
+    if n_corruptions > 1 or workspace > budget:
+        workspace = budget
+    return split + pair + workspace + held_out

@@ -835,3 +835,28 @@ def test_partial_fit_deterministic_and_pickle_resumes(name, X_small):
     c.partial_fit(X)
     np.testing.assert_array_equal(_params(a), _params(c))
     np.testing.assert_array_equal(X, X_small)
+
+
+def test_fit_peak_memory_follows_the_documented_model():
+    """Issue 16's memory model (docs/scaling.rst, "Memory"): an L-BFGS fit
+    on 100,000 x 50 float64 with ``hidden_layer_sizes=(100,)`` allocates at
+    most the model's bytes and at most issue 12's 4.5x ``X.nbytes`` (it
+    allocated 9.2x, its workspace holding every row)."""
+    import tracemalloc
+
+    from skae._memory import peak_bytes
+
+    X = np.random.RandomState(0).standard_normal((100_000, 50))
+    est = AutoencoderTransformer(
+        10, hidden_layer_sizes=(100,), solver="lbfgs", max_iter=1, random_state=0
+    )
+    est.fit(X[:300])  # one-time allocations
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    est.fit(X)
+    peak = tracemalloc.get_traced_memory()[1] - before
+    tracemalloc.stop()
+    sizes = [50, *(W.shape[1] for W in est.coefs_)]
+    model = peak_bytes("lbfgs", *X.shape, sizes, X.dtype, validation_fraction=0.1)
+    assert peak <= 1.05 * model, (peak / 2**20, model / 2**20)
+    assert peak <= 4.5 * X.nbytes, peak / X.nbytes
