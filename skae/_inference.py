@@ -43,9 +43,11 @@ def safe_mean(values, axis=None):
     v = np.asarray(values, dtype=np.float64)
     if v.size == 0:
         return np.mean(v, axis=axis)
-    scale = np.max(np.abs(v), axis=axis, keepdims=True)
-    scale = np.where((scale > 0) & np.isfinite(scale), scale, 1.0)
-    out = np.mean(v / scale, axis=axis, keepdims=True) * scale
+    finite = np.where(np.isfinite(v), np.abs(v), 0.0)  # inf stays inf below
+    scale = np.max(finite, axis=axis, keepdims=True)
+    scale = np.where(scale > 0, scale, 1.0)
+    with np.errstate(invalid="ignore"):  # inf - inf is NaN, as in np.mean
+        out = np.mean(v / scale, axis=axis, keepdims=True) * scale
     return float(out.reshape(())) if axis is None else np.squeeze(out, axis)
 
 
@@ -56,9 +58,10 @@ def mean_parts(values) -> tuple[int, float, float]:
     v = np.asarray(values, dtype=np.float64).ravel()
     if not v.size:
         return 0, 1.0, 0.0
-    scale = float(np.max(np.abs(v)))
-    scale = scale if 0 < scale < np.inf else 1.0
-    return v.size, scale, float(np.mean(v / scale))
+    scale = float(np.max(np.where(np.isfinite(v), np.abs(v), 0.0)))
+    scale = scale if scale > 0 else 1.0
+    with np.errstate(invalid="ignore"):
+        return v.size, scale, float(np.mean(v / scale))
 
 
 def combine_means(parts) -> float:

@@ -151,6 +151,7 @@ def pair_loss_grad(theta, X_in, target, arch, *, alpha, beta, rho, rows, workspa
     repeated :func:`n_copies` times, ``rows`` target rows at a time (a first
     pass takes a sparsity penalty's code mean over all rows)."""
     dtype, m = np.dtype(X_in.dtype), X_in.shape[0]
+    workspaces = {} if workspaces is None else workspaces
     code_mean, kl = None, 0.0
     if beta > 0:
         code_mean = code_sum(X_in, theta, arch, dtype, rows) / m
@@ -160,10 +161,10 @@ def pair_loss_grad(theta, X_in, target, arch, *, alpha, beta, rho, rows, workspa
     )
     nw = arch.n_decayed
     loss = 0.5 * sse
-    if alpha > 0:
-        w = np.asarray(theta[:nw]).astype(dtype).astype(np.float64)
+    if alpha > 0:  # the decay of the weights in the working dtype, as loss_grad
+        w = next(iter(workspaces.values())).theta[:nw]
         loss += 0.5 * alpha * _sq_norm(w)
-        grad[:nw] += alpha * w
+        grad[:nw] += alpha * w.astype(np.float64)
     grad *= 1.0 / m
     return loss / m + beta * kl, grad
 
