@@ -16,7 +16,13 @@ from functools import partial
 import numpy as np
 import scipy.sparse as sp
 
-from skae._kernel import BlockedObjective, available_threads, use_blocked
+from skae._inference import safe_mean
+from skae._kernel import (
+    BlockedObjective,
+    available_threads,
+    block_rows_for,
+    use_blocked,
+)
 from skae._network import Workspace, loss_grad, row_sq_errors
 from skae._pca import Moments, moments, tree_sum
 
@@ -31,9 +37,14 @@ def objective(X_in, target, arch, *, alpha, beta, rho):
     at one thread meanwhile); otherwise one whole-data ``loss_grad`` with BLAS's
     own threads and one workspace reused by every evaluation. Both are
     bit-identical from call to call for a given thread count, and equal to
-    each other up to rounding."""
+    each other up to rounding. A ``target`` whose rows each stand for their
+    ``n_corruptions`` copies in ``X_in`` (a denoising pair) is always
+    evaluated by blocks, its rows indexed, never tiled."""
     n_threads = available_threads()
-    if use_blocked(arch, X_in.shape[0], X_in.dtype, n_threads):
+    repeated = X_in.shape[0] != target.shape[0]
+    blocked = use_blocked(arch, X_in.shape[0], X_in.dtype, n_threads)
+    if repeated or blocked:
+        n_threads = n_threads if blocked else 1
         return BlockedObjective(
             arch,
             X_in,
@@ -113,7 +124,7 @@ class ArrayData(TrainingRows):
     def mean_sq_error(self, arch):
         """``theta -> mean_i ||x_i - x_hat_i||^2`` over these rows."""
         errors = self.row_errors(arch)
-        return lambda theta: float(errors(theta).mean())
+        return lambda theta: safe_mean(errors(theta))
 
     def row_errors(self, arch):
         """``theta -> ||x_i - x_hat_i||^2`` of each of these rows."""
@@ -149,3 +160,48 @@ class ArrayData(TrainingRows):
         for size in self.row_blocks:
             yield self.target[start : start + size]
             start += size
+
+
+def peak_bytes(
+    kind: str,
+    n_samples: int,
+    n_features: int,
+    sizes,
+    dtype,
+    *,
+    n_corruptions: int = 0,
+    validation_fraction: float = 0.1,
+    n_threads: int | None = None,
+    working_memory: int | None = None,
+) -> int:
+    """The memory model of docs/scaling.rst ("Memory"): bytes a call
+    allocates on top of ``X`` at its peak, for ``kind`` ``"lbfgs"`` or
+    ``"adam"`` (a fit, held-out early stopping when ``validation_fraction``,
+    a denoising fit when ``n_corruptions``), ``"transform"`` or ``"score"``.
+    ``sizes`` are the layer widths, input first (:class:`Architecture`)."""
+    from skae._inference import working_memory_bytes
+
+    s = np.dtype(dtype).itemsize
+    widths = list(sizes[1:])
+    per_row = (sum(widths) + max(widths)) * s  # a workspace row
+    wm = working_memory_bytes() if working_memory is None else working_memory
+    if kind in ("transform", "score"):
+        c = len(sizes) // 2  # the code layer
+        run = widths[:c] if kind == "transform" else widths  # layers evaluated
+        n_out = 1 if kind == "score" else sizes[c]
+        return n_samples * n_out * s + min(n_samples * sum(run) * s, wm)
+    from types import SimpleNamespace
+
+    n_threads = available_threads() if n_threads is None else n_threads
+    arch = SimpleNamespace(sizes=list(sizes))
+    n_val = int(round(validation_fraction * n_samples))
+    n_train = n_samples - n_val
+    split = n_samples * n_features * s if n_val else 0
+    held_out = n_val * 2 * max(widths) * s  # two layers of the held-out rows
+    pair = n_corruptions * n_train * n_features * s
+    rows = max(n_corruptions, 1) * n_train
+    workspace = rows * per_row  # one whole-data workspace
+    if n_corruptions > 1 or use_blocked(arch, rows, dtype, n_threads):
+        # a block workspace per thread, and a spare for a shorter last block
+        workspace = 2 * max(1, n_threads) * block_rows_for(arch, dtype) * per_row
+    return split + pair + workspace + held_out

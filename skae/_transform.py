@@ -258,4 +258,7 @@ class InferenceMixin(TransformerMixin):
         >>> bool(np.isclose(ae.score(X), ae.score_samples(X).mean()))
         True
         """
-        return float(np.mean(self.score_samples(X), dtype=np.float64))
+        scores = self.score_samples(X)
+        if _dask.is_dask_collection(scores):
+            return _dask.mean(scores)
+        return _inference.safe_mean(scores)
