@@ -145,8 +145,7 @@ def _chunk_loss_grad(X_in, target, theta, arch, dtype, beta, rho, code_mean, bud
     in-memory kernel :func:`skae._kernel.block_loss_grad`, in blocks whose
     workspace fits the ``budget``; each ``target`` row stands for its copies
     in ``X_in`` (a denoising pair, never tiled)."""
-    # a workspace keeps every layer output and one scratch row of the widest
-    widths = [*arch.sizes[1:], max(arch.sizes[1:])]
+    widths = [*arch.sizes[1:], max(arch.sizes[1:])]  # a workspace's row
     rows = block_rows(widths, dtype, budget, target.shape[0])
     return block_loss_grad(
         X_in, target, theta, arch, dtype, beta, rho, code_mean, block_rows=rows
@@ -156,12 +155,9 @@ def _chunk_loss_grad(X_in, target, theta, arch, dtype, beta, rho, code_mean, bud
 def _chunk_code_sum(X_in, theta, arch, dtype, budget):
     """Sum over the rows of one chunk of the code-layer activations."""
     X_in = np.asarray(X_in, dtype=dtype)
-    c = arch.code_layer
-    rows = block_rows(arch.sizes[1 : c + 1], dtype, budget, X_in.shape[0])
-    theta_d = np.asarray(theta, dtype=dtype)
-    return _code_sum(
-        (X_in[sl] for sl in gen_batches(X_in.shape[0], rows)), theta_d, arch
-    )
+    rows = block_rows(arch.sizes[1 : arch.code_layer + 1], dtype, budget, len(X_in))
+    blocks = (X_in[sl] for sl in gen_batches(len(X_in), rows))
+    return _code_sum(blocks, np.asarray(theta, dtype=dtype), arch)
 
 
 def _chunk_row_errors(X, theta, arch, dtype, budget):

@@ -102,33 +102,19 @@ def _row_parts(n: int, n_parts: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
-def _blocks(start: int, stop: int, rows: int, n: int = 0) -> list[slice]:
-    """Slices of ``rows`` rows over ``range(start, stop)``, also cut at every
-    multiple of ``n`` (a copy boundary of repeated target rows) when given."""
-    out, a = [], start
-    while a < stop:
-        end = min(a + rows, stop)
-        if n:
-            end = min(end, (a // n + 1) * n)
-        out.append(slice(a, end))
-        a = end
-    return out
-
-
-def _target_rows(sl: slice, n: int) -> slice:
-    """The target rows of the input rows ``sl`` (within one copy): each of the
-    ``n`` target rows stands for row ``i + r * n`` of the inputs, never tiled."""
-    a = sl.start % n
-    return slice(a, a + sl.stop - sl.start)
-
-
-def _repeats(X, target) -> int:
-    """How many times each ``target`` row appears, copy after copy, among the
-    rows of ``X`` (:func:`skae._noise.corrupt`)."""
-    m, n = X.shape[0], target.shape[0]
-    if n == 0 or m % n:
+def _pairs(X, T, start: int, stop: int, rows: int):
+    """``(X block, target block)`` over rows ``start:stop`` of ``X``, ``rows``
+    at a time. A target of ``n`` rows shorter than ``X`` stands for each of its
+    copies in ``X`` (row ``i + r * n`` against row ``i``, :func:`skae._noise.
+    corrupt`): blocks are cut at copy boundaries and it is indexed, never tiled."""
+    m, n = X.shape[0], T.shape[0]
+    if n and m % n:
         raise ValueError(f"{m} input rows do not repeat {n} target rows.")
-    return m // n
+    a = start
+    while a < stop:
+        end = min(a + rows, stop, (a // n + 1) * n)
+        yield X[a:end], T[a % n : a % n + end - a]
+        a = end
 
 
 def _blocks_loss_grad(
@@ -179,17 +165,13 @@ def block_loss_grad(
     dtype = np.dtype(dtype)
     X = _as_rows(X, dtype)
     target = _as_rows(target, dtype)
-    n, t = X.shape[0], target.shape[0]
+    n = X.shape[0]
     grad = np.zeros(arch.n_params)
     if n == 0:
         return 0.0, grad
-    rows = min(t if t != n else n, block_rows or block_rows_for(arch, dtype))
-    cut = t if t != n and _repeats(X, target) else 0
+    rows = min(target.shape[0], block_rows or block_rows_for(arch, dtype))
     # sliced as they are evaluated: a sparse block's copy lives one block long
-    pairs = (
-        (X[sl], target[_target_rows(sl, t) if cut else sl])
-        for sl in _blocks(0, n, rows, cut)
-    )
+    pairs = _pairs(X, target, 0, n, rows)
     ws = Workspace(arch, rows, dtype)
     sse = _blocks_loss_grad(
         pairs,
@@ -327,18 +309,9 @@ class BlockedObjective:
         parts = _row_parts(self.m, max(1, int(n_threads)))
         self.n_threads = len(parts)
         self.limit_blas = limit_blas or self.n_threads > 1
-        t = T_d.shape[0]
-        cut = t if t != self.m and _repeats(X_d, T_d) else 0
-        rows = min(self.block_rows, max(1, t if cut else self.m))
-        # (X block, target block) per part, sliced once (copies if sparse); a
-        # target repeated for n_corruptions copies is indexed, never tiled
-        self._pairs = [
-            [
-                (X_d[sl], T_d[_target_rows(sl, t) if cut else sl])
-                for sl in _blocks(a, b, rows, cut)
-            ]
-            for a, b in parts
-        ]
+        rows = min(self.block_rows, max(1, T_d.shape[0]))
+        # (X block, target block) per part, sliced once (copies if sparse)
+        self._pairs = [list(_pairs(X_d, T_d, a, b, rows)) for a, b in parts]
         self._ws = [Workspace(arch, rows, dtype) for _ in parts]
         self._spare = [[None] for _ in parts]
         self._grads = [np.zeros(arch.n_params) for _ in parts]

@@ -12,6 +12,7 @@ documented seam through which tests inject faults into an in-memory fit.
 from __future__ import annotations
 
 from functools import partial
+from types import SimpleNamespace
 
 import numpy as np
 import scipy.sparse as sp
@@ -178,7 +179,8 @@ def peak_bytes(
     allocates on top of ``X`` at its peak, for ``kind`` ``"lbfgs"`` or
     ``"adam"`` (a fit, held-out early stopping when ``validation_fraction``,
     a denoising fit when ``n_corruptions``), ``"transform"`` or ``"score"``.
-    ``sizes`` are the layer widths, input first (:class:`Architecture`)."""
+    ``sizes`` are the layer widths, input first (:class:`Architecture`);
+    ``n_threads`` those of :func:`skae._kernel.available_threads` by default."""
     from skae._inference import working_memory_bytes
 
     s = np.dtype(dtype).itemsize
@@ -190,18 +192,20 @@ def peak_bytes(
         run = widths[:c] if kind == "transform" else widths  # layers evaluated
         n_out = 1 if kind == "score" else sizes[c]
         return n_samples * n_out * s + min(n_samples * sum(run) * s, wm)
-    from types import SimpleNamespace
-
     n_threads = available_threads() if n_threads is None else n_threads
     arch = SimpleNamespace(sizes=list(sizes))
     n_val = int(round(validation_fraction * n_samples))
     n_train = n_samples - n_val
     split = n_samples * n_features * s if n_val else 0
-    held_out = n_val * 2 * max(widths) * s  # two layers of the held-out rows
+    # the held-out error: two hidden layers, the reconstruction and the code
+    # of the PCA start's linear skip path live at once
+    held_out = n_val * (2 * max(widths) + n_features + min(widths)) * s
     pair = n_corruptions * n_train * n_features * s
     rows = max(n_corruptions, 1) * n_train
     workspace = rows * per_row  # one whole-data workspace
-    if n_corruptions > 1 or use_blocked(arch, rows, dtype, n_threads):
+    blocked = use_blocked(arch, rows, dtype, n_threads)
+    if blocked or n_corruptions > 1:  # skae._kernel.BlockedObjective
         # a block workspace per thread, and a spare for a shorter last block
-        workspace = 2 * max(1, n_threads) * block_rows_for(arch, dtype) * per_row
+        threads = max(1, n_threads) if blocked else 1
+        workspace = 2 * threads * min(block_rows_for(arch, dtype), n_train) * per_row
     return split + pair + workspace + held_out
