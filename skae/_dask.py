@@ -39,14 +39,9 @@ import numpy as np
 from sklearn.utils import gen_batches
 
 from skae._inference import apply as apply_in_memory
-from skae._inference import (
-    block_rows,
-    combine_means,
-    mean_parts,
-    n_outputs,
-    working_memory_bytes,
-)
+from skae._inference import block_rows, n_outputs, working_memory_bytes
 from skae._kernel import _code_sum, block_loss_grad
+from skae._means import combine_means, mean_parts
 from skae._memory import TrainingRows
 from skae._network import (
     _sq_norm,
@@ -442,7 +437,7 @@ def apply(X, method: str, network, n_features_in: int, name: str):
 
 def mean(values) -> float:
     """The mean of a 1-D dask array, per chunk then combined, without the
-    overflow a plain sum of large values has (:func:`skae._inference.safe_mean`)."""
+    overflow a plain sum of large values has (:func:`skae._means.safe_mean`)."""
     import dask
 
     parts = [dask.delayed(mean_parts)(b) for b in values.to_delayed().ravel()]

@@ -49,7 +49,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import gen_batches
 
 from skae._adam import AdamState, minimize_adam
-from skae._inference import safe_mean
+from skae._means import safe_mean
 from skae._minibatch import BatchGradient
 from skae._network import (
     _EPS,

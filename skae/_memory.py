@@ -16,14 +16,15 @@ from types import SimpleNamespace
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn import get_config
 
-from skae._inference import safe_mean
 from skae._kernel import (
     BlockedObjective,
     available_threads,
     block_rows_for,
     use_blocked,
 )
+from skae._means import safe_mean
 from skae._network import Workspace, loss_grad, row_sq_errors
 from skae._pca import Moments, moments, tree_sum
 
@@ -181,12 +182,12 @@ def peak_bytes(
     a denoising fit when ``n_corruptions``), ``"transform"`` or ``"score"``.
     ``sizes`` are the layer widths, input first (:class:`Architecture`);
     ``n_threads`` those of :func:`skae._kernel.available_threads` by default."""
-    from skae._inference import working_memory_bytes
-
     s = np.dtype(dtype).itemsize
     widths = list(sizes[1:])
     per_row = (sum(widths) + max(widths)) * s  # a workspace row
-    wm = working_memory_bytes() if working_memory is None else working_memory
+    if working_memory is None:  # skae._inference.working_memory_bytes
+        working_memory = int(get_config()["working_memory"] * 2**20)
+    wm = working_memory
     if kind in ("transform", "score"):
         c = len(sizes) // 2  # the code layer
         run = widths[:c] if kind == "transform" else widths  # layers evaluated

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from skae._inference import safe_mean
+from skae._means import safe_mean
 
 
 class RowErrorTrace:

@@ -335,7 +335,7 @@ def test_score_is_finite_where_every_sample_score_is(container, X_small):
 def test_means_of_finite_per_row_values_never_overflow():
     """The class of item 8: every mean over per-row values (held-out error,
     cross-validation scores, ``score``) is finite where the values are."""
-    from skae._inference import combine_means, mean_parts, safe_mean
+    from skae._means import combine_means, mean_parts, safe_mean
 
     values = np.full((3, 4), -1.5e308)
     values[1] /= 3
