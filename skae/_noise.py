@@ -142,7 +142,7 @@ def corrupt(X, noise: str, level: float, n_corruptions: int, rng, **kwargs):
     """``(inputs, targets)``: ``n_corruptions`` corrupted copies of ``X``
     stacked by rows (copy after copy), and the clean ``X`` itself, which row
     ``i + r * n_samples`` of the inputs must reproduce as row ``i`` (it is
-    never tiled: :func:`skae._memory.pair_loss_grad` indexes it).
+    never tiled: :class:`skae._kernel.BlockedObjective` indexes it).
 
     The size of the inputs is checked (:func:`check_pair_size`) before any is
     allocated; each copy is written into the stacked array as it is drawn.
