@@ -230,7 +230,7 @@ def adam_case(contender, threads, n_samples=50000, n_features=256, passes=3):
 
         else:
             from skae._adam import AdamState, adam_step
-            from skae._kernel import BatchGradient
+            from skae._minibatch import BatchGradient
 
             # BLAS at one thread: a batch's products are too small to share;
             # the threads split the batch's rows and the Adam step instead.
