@@ -12,7 +12,7 @@ Two measurements (issue 12):
   the same network (``addmm``/``tanh``, autograd, the gradient concatenated
   into one vector as an L-BFGS step needs) with ``torch.set_num_threads``.
 * **one Adam pass** over 50,000 x 256 float32 rows (h=256, k=32, batches of
-  128, reshuffled): skae's :class:`~skae._kernel.BatchGradient` and
+  128, reshuffled): skae's :class:`~skae._minibatch.BatchGradient` and
   :func:`~skae._adam.adam_step` against a torch Adam epoch.
 
 Every (contender, shape, dtype, threads) runs in its own interpreter, twice

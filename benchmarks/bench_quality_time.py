@@ -210,22 +210,29 @@ def skae_case(problem: str, params: dict, budget: float, quick: bool = False):
         warnings.simplefilter("ignore")
         make(max_iter=2).fit(X_tr[:200])
 
-    est = None
     clock = None
+    # the callback receives a copy of the estimator holding the current
+    # parameters (the estimator itself is fitted only when fit returns)
+    current = {}
 
     def callback(iteration, loss, estimator):
+        current["est"] = estimator
         if clock.due():
             clock.record(int(iteration), float(loss))
         return clock.over()
 
     est = make(callback=callback)
-    clock = Clock(
-        budget, lambda: _error(X_te, est.inverse_transform(est.transform(X_te)))
-    )
+
+    def held_out_error():
+        model = current.get("est", est)
+        return _error(X_te, model.inverse_transform(model.transform(X_te)))
+
+    clock = Clock(budget, held_out_error)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         est.fit(X_tr)
     fit_s = clock.elapsed()
+    current["est"] = est  # the fitted model (e.g. the best iterate kept)
     clock.record(int(getattr(est, "n_iter_", -1)), float(getattr(est, "loss_", "nan")))
     clock.points[-1][0] = fit_s
     return {

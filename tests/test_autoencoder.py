@@ -259,10 +259,11 @@ def test_transform_in_chunks_equals_one_block(digits_unit):
     ae = AutoencoderTransformer(
         3, hidden_layer_sizes=(16,), max_iter=300, tol=1e-3, random_state=0
     ).fit(X)
-    full = ae.transform(X)
+    full, full_scores = ae.transform(X), ae.score_samples(X)
     with config_context(working_memory=0.01):  # ~10 kB blocks: many chunks
         np.testing.assert_allclose(ae.transform(X), full, rtol=1e-12)
-        np.testing.assert_allclose(ae.score_samples(X), ae.score_samples(X))
+        # computed in one block outside, in many blocks here: it can fail
+        np.testing.assert_allclose(ae.score_samples(X), full_scores, rtol=1e-12)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
