@@ -40,14 +40,14 @@ from sklearn.utils import gen_batches
 
 from skae._inference import apply as apply_in_memory
 from skae._inference import block_rows, n_outputs, working_memory_bytes
-from skae._kernel import block_loss_grad
+from skae._kernel import _code_sum, block_loss_grad
+from skae._means import combine_means, mean_parts
 from skae._memory import TrainingRows
 from skae._network import (
     _sq_norm,
     kl_sparsity,
     predict,
     row_sq_errors,
-    unpack,
 )
 from skae._pca import FAN_IN, moments, tree_sum
 from skae._validation import check_value_magnitude, check_width
@@ -115,27 +115,33 @@ def training_data(X) -> DaskData:
     persist = _on_distributed(X)
     if persist:
         X = X.persist()
-    finite, low, high, mean = dask.compute(
-        da.isfinite(X).all(), X.min(), X.max(), X.mean(axis=0)
-    )
+    sums = [dask.delayed(_column_sums)(b) for b in X.to_delayed().ravel()]
+    finite, low, high, sums = dask.compute(da.isfinite(X).all(), X.min(), X.max(), sums)
     if not finite:
         raise ValueError("Input X contains NaN or infinity.")
     check_value_magnitude(max(abs(float(low)), abs(float(high))), X.dtype, d)
-    return DaskData(X, persist=persist, mean=np.asarray(mean))
+    # the magnitude check bounds the values, so the sums were finite
+    return DaskData(X, persist=persist, mean=np.sum(sums, axis=0) / n)
 
 
 # --------------------------------------------------------------- chunk tasks
 # Module-level functions: what the workers run, one call per row chunk.
 
 
+def _column_sums(block) -> np.ndarray:
+    """Float64 column sums of one chunk; an overflow is left to the
+    magnitude check that follows, not reported as a warning here."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.asarray(block).sum(axis=0, dtype=np.float64)
+
+
 def _chunk_loss_grad(X_in, target, theta, arch, dtype, beta, rho, code_mean, budget):
     """``(sse, gradient of 0.5 * sse + n * beta * KL)`` of one row chunk: the
     in-memory kernel :func:`skae._kernel.block_loss_grad`, in blocks whose
-    workspace fits the ``budget``."""
-    n = X_in.shape[0]
-    # a workspace keeps every layer output and one scratch row of the widest
-    widths = [*arch.sizes[1:], max(arch.sizes[1:])]
-    rows = block_rows(widths, dtype, budget, n)
+    workspace fits the ``budget``; each ``target`` row stands for its copies
+    in ``X_in`` (a denoising pair, never tiled)."""
+    widths = [*arch.sizes[1:], max(arch.sizes[1:])]  # a workspace's row
+    rows = block_rows(widths, dtype, budget, target.shape[0])
     return block_loss_grad(
         X_in, target, theta, arch, dtype, beta, rho, code_mean, block_rows=rows
     )
@@ -144,14 +150,9 @@ def _chunk_loss_grad(X_in, target, theta, arch, dtype, beta, rho, code_mean, bud
 def _chunk_code_sum(X_in, theta, arch, dtype, budget):
     """Sum over the rows of one chunk of the code-layer activations."""
     X_in = np.asarray(X_in, dtype=dtype)
-    c = arch.code_layer
-    coefs, intercepts = unpack(np.asarray(theta, dtype=dtype), arch)
-    total = np.zeros(arch.sizes[c])
-    n = X_in.shape[0]
-    for sl in gen_batches(n, block_rows(arch.sizes[1 : c + 1], dtype, budget, n)):
-        A = predict(X_in[sl], coefs[:c], intercepts[:c], arch.activations[:c])
-        total += A.sum(axis=0, dtype=np.float64)
-    return total
+    rows = block_rows(arch.sizes[1 : arch.code_layer + 1], dtype, budget, len(X_in))
+    blocks = (X_in[sl] for sl in gen_batches(len(X_in), rows))
+    return _code_sum(blocks, np.asarray(theta, dtype=dtype), arch)
 
 
 def _chunk_row_errors(X, theta, arch, dtype, budget):
@@ -166,7 +167,7 @@ def _chunk_row_errors(X, theta, arch, dtype, budget):
 
 def _chunk_sse(X, theta, arch, dtype, budget):
     """Sum of squared reconstruction errors of one row chunk."""
-    return float(_chunk_row_errors(X, theta, arch, dtype, budget).sum())
+    return float(_chunk_row_errors(X, theta, arch, dtype, budget).sum(dtype=np.float64))
 
 
 def _sum_parts(*parts):
@@ -182,10 +183,6 @@ def _sum_parts(*parts):
 def _corrupt_chunk(block, *, seeds, noise, low, high, block_id):
     rng = np.random.RandomState(seeds[block_id[0]])
     return noise.pair(np.asarray(block), rng, low, high)[0]
-
-
-def _tile_chunk(block, n):
-    return np.tile(np.asarray(block), (n, 1))
 
 
 def chunk_seeds(rng: np.random.RandomState, n_chunks: int) -> np.ndarray:
@@ -329,12 +326,8 @@ class DaskData(TrainingRows):
         meta = np.empty((0, 0), X.dtype)
         kernel = partial(_corrupt_chunk, seeds=seeds, noise=noise, low=low, high=high)
         X_in = self._kept(X.map_blocks(kernel, chunks=chunks, dtype=X.dtype, meta=meta))
-        target = X
-        if k > 1:
-            target = X.map_blocks(
-                _tile_chunk, k, chunks=chunks, dtype=X.dtype, meta=meta
-            )
-        return DaskData(X_in, target, persist=self.persist, mean=self._mean)
+        # each clean chunk stands for its k corrupted copies, never tiled
+        return DaskData(X_in, X, persist=self.persist, mean=self._mean)
 
     def objective(self, arch, *, alpha, beta, rho):
         return ChunkedObjective(
@@ -440,3 +433,12 @@ def apply(X, method: str, network, n_features_in: int, name: str):
     return X.map_blocks(
         func, chunks=(X.chunks[0], (n_out,)), dtype=dtype, meta=np.empty((0, 0), dtype)
     )
+
+
+def mean(values) -> float:
+    """The mean of a 1-D dask array, per chunk then combined, without the
+    overflow a plain sum of large values has (:func:`skae._means.safe_mean`)."""
+    import dask
+
+    parts = [dask.delayed(mean_parts)(b) for b in values.to_delayed().ravel()]
+    return combine_means(dask.compute(*parts))

@@ -44,10 +44,12 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import gen_batches
 
 from skae._adam import AdamState, minimize_adam
+from skae._means import safe_mean
 from skae._minibatch import BatchGradient
 from skae._network import (
     _EPS,
@@ -226,7 +228,14 @@ def batch_objective(arch, hyper: Hyperparameters, dtype):
     )
 
     def batch_fun(theta, pair):
-        return batches.evaluate(theta, *pair)
+        X_in, target = pair
+        reps = X_in.shape[0] // max(1, target.shape[0])
+        if reps > 1:  # n_corruptions copies of a minibatch: its rows repeated
+            if sp.issparse(target):
+                target = sp.vstack([target] * reps, format="csr")
+            else:
+                target = np.tile(target, (reps, 1))
+        return batches.evaluate(theta, X_in, target)
 
     return batch_fun
 
@@ -325,7 +334,7 @@ def _cross_validated_iterations(data, arch, hyper, rng, start, name) -> tuple:
             ConvergenceWarning,
             stacklevel=4,
         )
-    return choose_iteration(errors, SE_FACTOR), list(-errors.mean(axis=1))
+    return choose_iteration(errors, SE_FACTOR), list(-safe_mean(errors, axis=1))
 
 
 def fit(

@@ -102,8 +102,19 @@ def _row_parts(n: int, n_parts: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
-def _blocks(start: int, stop: int, rows: int) -> list[slice]:
-    return [slice(a, min(a + rows, stop)) for a in range(start, stop, rows)]
+def _pairs(X, T, start: int, stop: int, rows: int):
+    """``(X block, target block)`` over rows ``start:stop`` of ``X``, ``rows``
+    at a time. A target of ``n`` rows shorter than ``X`` stands for each of its
+    copies in ``X`` (row ``i + r * n`` against row ``i``, :func:`skae._noise.
+    corrupt`): blocks are cut at copy boundaries and it is indexed, never tiled."""
+    m, n = X.shape[0], T.shape[0]
+    if n and m % n:
+        raise ValueError(f"{m} input rows do not repeat {n} target rows.")
+    a = start
+    while a < stop:
+        end = min(a + rows, stop, (a // n + 1) * n)
+        yield X[a:end], T[a % n : a % n + end - a]
+        a = end
 
 
 def _blocks_loss_grad(
@@ -158,9 +169,9 @@ def block_loss_grad(
     grad = np.zeros(arch.n_params)
     if n == 0:
         return 0.0, grad
-    rows = min(n, block_rows or block_rows_for(arch, dtype))
+    rows = min(target.shape[0], block_rows or block_rows_for(arch, dtype))
     # sliced as they are evaluated: a sparse block's copy lives one block long
-    pairs = ((X[sl], target[sl]) for sl in _blocks(0, n, rows))
+    pairs = _pairs(X, target, 0, n, rows)
     ws = Workspace(arch, rows, dtype)
     sse = _blocks_loss_grad(
         pairs,
@@ -257,7 +268,9 @@ class BlockedObjective:
     arch : Architecture
     X, target : arrays of shape (n_samples, n_features)
         Network input and reconstruction target, dense or sparse; converted
-        once to ``dtype`` (C-contiguous, or CSR).
+        once to ``dtype`` (C-contiguous, or CSR). ``target`` may hold
+        ``n_samples / r`` rows, each standing for its ``r`` copies among the
+        rows of ``X`` (copy after copy; indexed, never tiled).
     dtype : float32 or float64
         The dtype the passes run in; ``theta`` and the gradient are float64.
     alpha, sparsity_weight, sparsity_target : float
@@ -296,11 +309,9 @@ class BlockedObjective:
         parts = _row_parts(self.m, max(1, int(n_threads)))
         self.n_threads = len(parts)
         self.limit_blas = limit_blas or self.n_threads > 1
-        rows = min(self.block_rows, max(1, self.m))
+        rows = min(self.block_rows, max(1, T_d.shape[0]))
         # (X block, target block) per part, sliced once (copies if sparse)
-        self._pairs = [
-            [(X_d[sl], T_d[sl]) for sl in _blocks(a, b, rows)] for a, b in parts
-        ]
+        self._pairs = [list(_pairs(X_d, T_d, a, b, rows)) for a, b in parts]
         self._ws = [Workspace(arch, rows, dtype) for _ in parts]
         self._spare = [[None] for _ in parts]
         self._grads = [np.zeros(arch.n_params) for _ in parts]

@@ -12,11 +12,19 @@ documented seam through which tests inject faults into an in-memory fit.
 from __future__ import annotations
 
 from functools import partial
+from types import SimpleNamespace
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn import get_config
 
-from skae._kernel import BlockedObjective, available_threads, use_blocked
+from skae._kernel import (
+    BlockedObjective,
+    available_threads,
+    block_rows_for,
+    use_blocked,
+)
+from skae._means import safe_mean
 from skae._network import Workspace, loss_grad, row_sq_errors
 from skae._pca import Moments, moments, tree_sum
 
@@ -31,9 +39,14 @@ def objective(X_in, target, arch, *, alpha, beta, rho):
     at one thread meanwhile); otherwise one whole-data ``loss_grad`` with BLAS's
     own threads and one workspace reused by every evaluation. Both are
     bit-identical from call to call for a given thread count, and equal to
-    each other up to rounding."""
+    each other up to rounding. A ``target`` whose rows each stand for their
+    ``n_corruptions`` copies in ``X_in`` (a denoising pair) is always
+    evaluated by blocks, its rows indexed, never tiled."""
     n_threads = available_threads()
-    if use_blocked(arch, X_in.shape[0], X_in.dtype, n_threads):
+    repeated = X_in.shape[0] != target.shape[0]
+    blocked = use_blocked(arch, X_in.shape[0], X_in.dtype, n_threads)
+    if repeated or blocked:
+        n_threads = n_threads if blocked else 1
         return BlockedObjective(
             arch,
             X_in,
@@ -113,7 +126,7 @@ class ArrayData(TrainingRows):
     def mean_sq_error(self, arch):
         """``theta -> mean_i ||x_i - x_hat_i||^2`` over these rows."""
         errors = self.row_errors(arch)
-        return lambda theta: float(errors(theta).mean())
+        return lambda theta: safe_mean(errors(theta))
 
     def row_errors(self, arch):
         """``theta -> ||x_i - x_hat_i||^2`` of each of these rows."""
@@ -149,3 +162,51 @@ class ArrayData(TrainingRows):
         for size in self.row_blocks:
             yield self.target[start : start + size]
             start += size
+
+
+def peak_bytes(
+    kind: str,
+    n_samples: int,
+    n_features: int,
+    sizes,
+    dtype,
+    *,
+    n_corruptions: int = 0,
+    validation_fraction: float = 0.1,
+    n_threads: int | None = None,
+    working_memory: int | None = None,
+) -> int:
+    """The memory model of docs/scaling.rst ("Memory"): bytes a call
+    allocates on top of ``X`` at its peak, for ``kind`` ``"lbfgs"`` or
+    ``"adam"`` (a fit, held-out early stopping when ``validation_fraction``,
+    a denoising fit when ``n_corruptions``), ``"transform"`` or ``"score"``.
+    ``sizes`` are the layer widths, input first (:class:`Architecture`);
+    ``n_threads`` those of :func:`skae._kernel.available_threads` by default."""
+    s = np.dtype(dtype).itemsize
+    widths = list(sizes[1:])
+    per_row = (sum(widths) + max(widths)) * s  # a workspace row
+    if working_memory is None:  # skae._inference.working_memory_bytes
+        working_memory = int(get_config()["working_memory"] * 2**20)
+    wm = working_memory
+    if kind in ("transform", "score"):
+        c = len(sizes) // 2  # the code layer
+        run = widths[:c] if kind == "transform" else widths  # layers evaluated
+        n_out = 1 if kind == "score" else sizes[c]
+        return n_samples * n_out * s + min(n_samples * sum(run) * s, wm)
+    n_threads = available_threads() if n_threads is None else n_threads
+    arch = SimpleNamespace(sizes=list(sizes))
+    n_val = int(round(validation_fraction * n_samples))
+    n_train = n_samples - n_val
+    split = n_samples * n_features * s if n_val else 0
+    # the held-out error: two hidden layers, the reconstruction and the code
+    # of the PCA start's linear skip path live at once
+    held_out = n_val * (2 * max(widths) + n_features + min(widths)) * s
+    pair = n_corruptions * n_train * n_features * s
+    rows = max(n_corruptions, 1) * n_train
+    workspace = rows * per_row  # one whole-data workspace
+    blocked = use_blocked(arch, rows, dtype, n_threads)
+    if blocked or n_corruptions > 1:  # skae._kernel.BlockedObjective
+        # a block workspace per thread, and a spare for a shorter last block
+        threads = max(1, n_threads) if blocked else 1
+        workspace = 2 * threads * min(block_rows_for(arch, dtype), n_train) * per_row
+    return split + pair + workspace + held_out

@@ -6,6 +6,7 @@ Each function returns a new corrupted array and never modifies its input.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,16 +92,73 @@ NOISES = {
 }
 
 
-def corrupt(X, noise: str, level: float, n_corruptions: int, rng, **kwargs):
-    """``(inputs, targets)``: ``n_corruptions`` corrupted copies of ``X`` stacked
-    by rows, and the clean ``X`` repeated to match."""
-    copies = [NOISES[noise](X, level, rng, **kwargs) for _ in range(n_corruptions)]
+def available_memory_bytes() -> int | None:
+    """Memory available to this process now, in bytes (``psutil`` when
+    installed, else the free physical pages); None when unknown."""
+    try:
+        import psutil
+    except ImportError:
+        pass
+    else:
+        return int(psutil.virtual_memory().available)
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+#: Corrupted rows smaller than this are allocated without asking the system
+#: how much memory is free (Adam's minibatches, small tables).
+_CHECK_FROM_BYTES = 64 * 2**20
+
+
+def _stored_bytes(X) -> int:
     if sp.issparse(X):
-        fmt = X.format
-        return sp.vstack(copies, format=fmt), sp.vstack([X] * n_corruptions, format=fmt)
+        X = X.tocsr()
+        return X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
+    return int(np.asarray(X).nbytes)
+
+
+def check_pair_size(X, n_corruptions: int) -> None:
+    """Raise before allocating when the ``n_corruptions`` corrupted copies of
+    ``X`` would take more than half the memory available (the other half is
+    left to the data itself and the fit's workspace)."""
+    need = n_corruptions * _stored_bytes(X)
+    if need < _CHECK_FROM_BYTES:
+        return
+    available = available_memory_bytes()
+    if available is not None and need > available // 2:
+        raise ValueError(
+            f"n_corruptions={n_corruptions} would need {need / 2**20:,.0f} MiB "
+            f"for the corrupted training rows ({n_corruptions} copies of "
+            f"{X.shape[0]} x {X.shape[1]} {X.dtype} values), more than half of "
+            f"the {available / 2**20:,.0f} MiB of memory available. Use a "
+            "smaller n_corruptions, or solver='adam', which corrupts each "
+            "minibatch as it goes."
+        )
+
+
+def corrupt(X, noise: str, level: float, n_corruptions: int, rng, **kwargs):
+    """``(inputs, targets)``: ``n_corruptions`` corrupted copies of ``X``
+    stacked by rows (copy after copy), and the clean ``X`` itself, which row
+    ``i + r * n_samples`` of the inputs must reproduce as row ``i`` (it is
+    never tiled: :class:`skae._kernel.BlockedObjective` indexes it).
+
+    The size of the inputs is checked (:func:`check_pair_size`) before any is
+    allocated; each copy is written into the stacked array as it is drawn.
+    """
+    check_pair_size(X, n_corruptions)
+    func = NOISES[noise]
     if n_corruptions == 1:
-        return copies[0], X
-    return np.vstack(copies), np.tile(X, (n_corruptions, 1))
+        return func(X, level, rng, **kwargs), X
+    if sp.issparse(X):
+        copies = [func(X, level, rng, **kwargs) for _ in range(n_corruptions)]
+        return sp.vstack(copies, format=X.format), X
+    n = X.shape[0]
+    out = np.empty((n_corruptions * n, X.shape[1]), dtype=X.dtype)
+    for r in range(n_corruptions):
+        out[r * n : (r + 1) * n] = func(X, level, rng, **kwargs)
+    return out, X
 
 
 @dataclass(frozen=True)

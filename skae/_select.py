@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from skae._means import safe_mean
+
 
 class RowErrorTrace:
     """Wraps a per-row held-out error function ``errors(theta) -> (n,)``:
@@ -34,7 +36,7 @@ class RowErrorTrace:
     def __call__(self, theta) -> float:
         r = np.asarray(self.errors(theta), dtype=np.float64)
         self.rows.append(r)
-        return float(r.mean())
+        return safe_mean(r)
 
 
 def stack_traces(traces: list[list[np.ndarray]]) -> np.ndarray:
@@ -49,7 +51,7 @@ def choose_iteration(errors: np.ndarray, se_factor: float = 2.0) -> int:
     best iteration's by at most ``se_factor`` standard errors of the paired
     per-row differences."""
     errors = np.asarray(errors, dtype=np.float64)
-    means = errors.mean(axis=1)
+    means = safe_mean(errors, axis=1)
     best = int(np.argmin(means))
     n = errors.shape[1]
     for t in range(best):

@@ -16,6 +16,7 @@ from sklearn.utils._set_output import _get_container_adapter
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from skae import _dask, _inference
+from skae._means import safe_mean
 from skae._validation import check_codes, check_fitted_data
 
 #: The fitted attributes inference reads, in the order inference takes them.
@@ -258,4 +259,7 @@ class InferenceMixin(TransformerMixin):
         >>> bool(np.isclose(ae.score(X), ae.score_samples(X).mean()))
         True
         """
-        return float(np.mean(self.score_samples(X), dtype=np.float64))
+        scores = self.score_samples(X)
+        if _dask.is_dask_collection(scores):
+            return _dask.mean(scores)
+        return safe_mean(scores)

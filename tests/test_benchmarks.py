@@ -131,6 +131,13 @@ def test_bench_scaling(in_process):
     )
 
 
+def test_bench_memory(in_process):
+    from benchmarks import bench_memory
+
+    rows = bench_memory.run(sizes=(300,), n_features=6, hidden=(4,), k=2)
+    _check_rows(rows, bench_memory.COLUMNS, 5, ["peak_MB", "model_MB", "peak/model"])
+
+
 _TORCH_CONFIG = dict(
     problem="lowrank", n_samples=40, n_features=6, hidden=[4], k=2, max_iter=5
 )

@@ -134,7 +134,7 @@ def test_denoising_equals_in_memory_fit_of_per_chunk_corrupted_data(
         for i, seed in enumerate(seeds)
     ]
     X_in = np.vstack([p[0] for p in pairs])
-    target = np.vstack([p[1] for p in pairs])
+    target = np.vstack([np.tile(p[1], (k, 1)) for p in pairs])  # chunk by chunk
 
     def corrupted(self, noise, rng):
         chunk_seeds(rng, N // CHUNK)  # consume the generator as the dask fit does

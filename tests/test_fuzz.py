@@ -274,14 +274,19 @@ def test_fuzz_sparse(X, est):
     check_fit_or_clear_error(est, X)
 
 
+@pytest.mark.parametrize("container", ["numpy", "dask"])
 @pytest.mark.parametrize("top", [False, True], ids=["squares-overflow", "at-max"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_overflowing_input_is_a_clear_value_error(dtype, top):
+def test_overflowing_input_is_a_clear_value_error(dtype, top, container):
     """Values whose squares overflow the working dtype, up to the dtype's
     largest finite values (whose mere sum overflows), cannot be trained on:
-    a ValueError naming the remedy, not an overflow warning or NaN codes."""
+    a ValueError naming the remedy, not an overflow warning or NaN codes; in
+    memory and on a dask array alike (issue 16, item 3)."""
     big = np.finfo(dtype).max / 4 if top else np.finfo(dtype).max ** 0.5 * 4
     X = np.random.RandomState(0).uniform(-3, 3, (20, 3)).astype(dtype) * big
+    if container == "dask":
+        da = pytest.importorskip("dask.array")
+        X = da.from_array(X, chunks=(5, -1))
     est = AutoencoderTransformer(hidden_layer_sizes=(3,), max_iter=5, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)

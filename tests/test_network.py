@@ -71,8 +71,9 @@ def test_gradient_with_sparsity_penalty_and_tied_weights(tied, hidden):
 def test_gradient_with_corrupted_input_and_clean_target(noise):
     rng = np.random.RandomState(3)
     X = rng.uniform(size=(12, 5))
-    X_in, target = corrupt(X, noise, 0.3, 2, rng)
-    assert X_in.shape == target.shape == (24, 5)
+    X_in, clean = corrupt(X, noise, 0.3, 2, rng)
+    assert X_in.shape == (24, 5) and clean is X  # the clean rows, not tiled
+    target = np.tile(X, (2, 1))
     assert not np.allclose(X_in, target)
     arch = make_architecture(5, (4,), 2, "relu", "logistic", "identity", tied=True)
     _check_gradient(arch, X_in, target=target, alpha=0.1, sparsity_weight=0.3)
@@ -237,3 +238,62 @@ def test_pca_start_reconstructs_as_pca(hidden, tied, activation):
             assert branch.max() < 1e-12
         else:
             assert branch.max() > 1e-3
+
+
+@pytest.mark.parametrize("skip", [False, True], ids=["plain", "skip"])
+@pytest.mark.parametrize(
+    "threads, rows", [(1, None), (1, 7), (2, 7)], ids=["one", "blocks", "threads"]
+)
+@pytest.mark.parametrize("reps", [1, 3])
+def test_objective_on_repeated_rows_equals_loss_grad_on_tiled_rows(
+    reps, threads, rows, skip
+):
+    """Issue 16 item 6: the in-memory objective pairs input row ``i + r * n``
+    with clean row ``i`` (never tiled) and runs in row blocks (cut at every
+    copy boundary; a first pass for the sparsity penalty's code mean); it
+    equals :func:`loss_grad` on the tiled target, every evaluation."""
+    from skae._kernel import BlockedObjective
+    from skae._memory import objective as memory_objective
+
+    rng = np.random.RandomState(5)
+    arch = make_architecture(5, (4,), 3, "tanh", "logistic", "identity", skip=skip)
+    target = rng.uniform(size=(30, 5))
+    X_in = np.vstack([target + 0.1 * rng.standard_normal(target.shape)] * reps)
+    penalties = dict(alpha=0.1, sparsity_weight=0.3, sparsity_target=0.1)
+    objectives = [
+        BlockedObjective(
+            arch,
+            X_in,
+            target,
+            np.float64,
+            n_threads=threads,
+            block_rows=rows,
+            **penalties,
+        ),
+        memory_objective(X_in, target, arch, alpha=0.1, beta=0.3, rho=0.1),
+    ]
+    for _ in range(2):  # the cached workspaces are reloaded
+        theta = init_params(arch, rng) + 0.1 * rng.standard_normal(arch.n_params)
+        tiled = np.tile(target, (reps, 1))
+        ws = Workspace(arch, X_in.shape[0], np.float64)
+        ref_loss, ref_grad = loss_grad(theta, X_in, tiled, ws, **penalties)
+        for objective in objectives:
+            loss, grad = objective(theta)
+            np.testing.assert_allclose(loss, ref_loss, rtol=1e-12)
+            np.testing.assert_allclose(grad, ref_grad, rtol=1e-10, atol=1e-13)
+
+
+def test_corruption_never_tiles_the_clean_rows():
+    """Issue 16 item 6: ``n_corruptions=3`` allocates the three corrupted
+    copies and one draw at a time (it held a list of copies, their stack and
+    a tiled clean target: 9x ``X.nbytes``)."""
+    import tracemalloc
+
+    X = np.random.RandomState(0).uniform(size=(20000, 20))
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    X_in, clean = corrupt(X, "gaussian", 0.1, 3, np.random.RandomState(1))
+    peak = tracemalloc.get_traced_memory()[1] - before
+    tracemalloc.stop()
+    assert clean is X and X_in.shape == (60000, 20)
+    assert peak <= 4.5 * X.nbytes, peak / X.nbytes  # + the finiteness mask

@@ -197,6 +197,7 @@ def _skae_imports(path):
 #: Adam solver and the data backends, the fit pipeline, the base estimator,
 #: the public estimators, and what uses the public API.
 LAYERS = [
+    {"_means"},
     {"_activations", "_noise", "_optimize", "_docstrings", "_select"},
     {"_network"},
     {"_pca", "_kernel"},

@@ -78,6 +78,30 @@ SPARSE_OK = {
 ESTIMATOR_CLASSES = [AutoencoderTransformer, DenoisingAutoencoder, SparseAutoencoder]
 
 
+try:
+    import dask.array as da
+except ImportError:  # the dask extra is optional
+    da = None
+
+# In-memory inputs and dask arrays must make the same promises (issue 16).
+CONTAINERS = [
+    "numpy",
+    pytest.param(
+        "dask", marks=pytest.mark.skipif(da is None, reason="needs dask[array]")
+    ),
+]
+
+
+def _as(container, A):
+    """``A`` itself, or as a dask array of row chunks of 2 rows."""
+    return da.from_array(A, chunks=(2, -1)) if container == "dask" else A
+
+
+def _result(out):
+    """A lazy dask result computed (where a dask path raises)."""
+    return out.compute() if hasattr(out, "compute") else out
+
+
 def make_estimator(name, **params):
     return clone(CONFIGS[name]).set_params(**params)
 
@@ -226,12 +250,14 @@ def test_non_finite_gradient_with_finite_loss_never_gives_nan_parameters(
             assert np.isfinite(est.transform(X_small)).all()
 
 
+@pytest.mark.parametrize("container", CONTAINERS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_overflowing_transform_input_is_a_clear_value_error(dtype, X_small):
+def test_overflowing_transform_input_is_a_clear_value_error(dtype, container, X_small):
     """A model fitted on unit-scale data, asked to transform or score values
     whose squares overflow the dtype: a ValueError, never inf/NaN outputs
-    or an overflow warning. (Glorot's decoder: a PCA start's decoder has
-    orthonormal rows, which codes at the dtype's maximum need not overflow.)"""
+    or an overflow warning; in memory and on a dask array alike (issue 16,
+    item 3). (Glorot's decoder: a PCA start's decoder has orthonormal rows,
+    which codes at the dtype's maximum need not overflow.)"""
     est = AutoencoderTransformer(
         hidden_layer_sizes=(),
         activation="identity",
@@ -240,13 +266,117 @@ def test_overflowing_transform_input_is_a_clear_value_error(dtype, X_small):
         random_state=0,
     ).fit(X_small.astype(dtype))
     huge = np.full((3, 8), np.finfo(dtype).max / 4, dtype=dtype)
+    top_codes = np.full((3, 2), np.finfo(dtype).max, dtype)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         with pytest.raises(ValueError, match="overflowed"):
-            est.score_samples(huge)
+            _result(est.score_samples(_as(container, huge)))
         with pytest.raises(ValueError, match="overflowed"):
-            est.inverse_transform(np.full((3, 2), np.finfo(dtype).max, dtype))
-    assert np.isfinite(est.score_samples(X_small.astype(dtype))).all()
+            est.score(_as(container, huge))
+        # the fitted decoder is orthonormal (PCA's axes): the largest codes
+        # may decode to finite values, or must be refused, never inf/NaN
+        try:
+            decoded = _result(est.inverse_transform(_as(container, top_codes)))
+        except ValueError as exc:
+            assert "overflowed" in str(exc)
+        else:
+            assert np.isfinite(decoded).all()
+    scores = _result(est.score_samples(_as(container, X_small.astype(dtype))))
+    assert np.isfinite(scores).all()
+
+
+@pytest.mark.parametrize("container", CONTAINERS)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
+def test_non_finite_input_is_a_clear_value_error_everywhere(bad, container, X_small):
+    """A NaN or infinite cell in the data of ``fit`` and of every inference
+    method, or in the codes of ``inverse_transform``: a ValueError that names
+    it, in memory and on a dask array alike, never NaN rows or a warning
+    (issue 16, item 3)."""
+    est = AutoencoderTransformer(hidden_layer_sizes=(4,), max_iter=5, random_state=0)
+    est.fit(X_small)
+    X = X_small[:6].copy()
+    X[3, 2] = bad
+    codes = est.transform(X_small[:6])
+    codes[4, 0] = bad
+    calls = [
+        ("transform", X),
+        ("reconstruct", X),
+        ("score_samples", X),
+        ("score", X),
+        ("inverse_transform", codes),
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        for method, arg in calls:
+            with pytest.raises(ValueError, match="NaN|infinity"):
+                _result(getattr(est, method)(_as(container, arg)))
+        with pytest.raises(ValueError, match="NaN|infinity"):
+            clone(est).fit(_as(container, X))
+
+
+@pytest.mark.parametrize("container", CONTAINERS)
+def test_score_is_finite_where_every_sample_score_is(container, X_small):
+    """Issue 16 item 8: 100 rows of 1e153 on a linear model score -6e306
+    each, finite; their mean is too, where a plain sum overflowed to -inf
+    with a RuntimeWarning."""
+    est = AutoencoderTransformer(
+        hidden_layer_sizes=(), activation="identity", max_iter=10, random_state=0
+    ).fit(X_small)
+    big = np.full((100, 8), 1e153)  # 100 x -6e306 sums past float64
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        scores = _result(est.score_samples(_as(container, big)))
+        score = est.score(_as(container, big))
+    assert np.isfinite(scores).all() and scores.min() < -1e306
+    assert isinstance(score, float) and np.isfinite(score)
+    np.testing.assert_allclose(score / 1e306, np.mean(scores / 1e306), rtol=1e-12)
+
+
+def test_means_of_finite_per_row_values_never_overflow():
+    """The class of item 8: every mean over per-row values (held-out error,
+    cross-validation scores, ``score``) is finite where the values are."""
+    from skae._means import combine_means, mean_parts, safe_mean
+
+    values = np.full((3, 4), -1.5e308)
+    values[1] /= 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert safe_mean(values) == pytest.approx(values.mean(dtype=np.float128))
+        np.testing.assert_allclose(safe_mean(values, axis=1), values[:, 0])
+        parts = [mean_parts(v) for v in values]
+        assert combine_means(parts) == pytest.approx(safe_mean(values))
+    assert safe_mean(np.zeros(3)) == 0.0
+
+
+def test_n_corruptions_beyond_memory_is_a_clear_error_before_allocating(
+    monkeypatch,
+):
+    """Issue 16 item 6: ``n_corruptions=10**7`` on 40 x 5 built a list of
+    10^7 arrays until the out-of-memory killer stopped it at 24 GB. Now the
+    size is checked before anything is allocated: a ValueError naming the
+    parameter and the bytes, on any machine."""
+    import tracemalloc
+
+    import skae._noise
+
+    X = np.random.RandomState(0).uniform(size=(40, 5))
+    monkeypatch.setattr(skae._noise, "available_memory_bytes", lambda: 8 * 2**30)
+    for solver in ("lbfgs", "adam"):
+        est = DenoisingAutoencoder(n_corruptions=10**7, solver=solver, max_iter=2)
+        tracemalloc.start()
+        with pytest.raises(
+            ValueError, match=r"n_corruptions=10000000 would need [\d,]+ MiB"
+        ):
+            est.fit(X)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert peak < 50 * 2**20
+        assert not hasattr(est, "coefs_")
+    monkeypatch.undo()  # the machine's own memory, whatever it is
+    with pytest.raises(ValueError, match="n_corruptions=1000000000000"):
+        DenoisingAutoencoder(n_corruptions=10**12, max_iter=2).fit(X)
+    fitted = DenoisingAutoencoder(n_corruptions=3, max_iter=2, random_state=0)
+    assert np.isfinite(fitted.fit(X).transform(X)).all()
 
 
 # --------------------------------------------------------------------------
@@ -724,3 +854,28 @@ def test_partial_fit_deterministic_and_pickle_resumes(name, X_small):
     c.partial_fit(X)
     np.testing.assert_array_equal(_params(a), _params(c))
     np.testing.assert_array_equal(X, X_small)
+
+
+def test_fit_peak_memory_follows_the_documented_model():
+    """Issue 16's memory model (docs/scaling.rst, "Memory"): an L-BFGS fit
+    on 100,000 x 50 float64 with ``hidden_layer_sizes=(100,)`` allocates at
+    most the model's bytes and at most issue 12's 4.5x ``X.nbytes`` (it
+    allocated 9.2x, its workspace holding every row)."""
+    import tracemalloc
+
+    from skae._memory import peak_bytes
+
+    X = np.random.RandomState(0).standard_normal((100_000, 50))
+    est = AutoencoderTransformer(
+        10, hidden_layer_sizes=(100,), solver="lbfgs", max_iter=1, random_state=0
+    )
+    est.fit(X[:300])  # one-time allocations
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    est.fit(X)
+    peak = tracemalloc.get_traced_memory()[1] - before
+    tracemalloc.stop()
+    sizes = [50, *(W.shape[1] for W in est.coefs_)]
+    model = peak_bytes("lbfgs", *X.shape, sizes, X.dtype, validation_fraction=0.1)
+    assert peak <= 1.05 * model, (peak / 2**20, model / 2**20)
+    assert peak <= 4.5 * X.nbytes, peak / X.nbytes
