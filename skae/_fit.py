@@ -269,9 +269,7 @@ def _solve(data, arch, hyper, rng, start, callback, early, name, warn, stream=Fa
         pair = data.corrupted(hyper.noise, rng)
     theta0 = initial_theta(start, pair, arch, hyper, rng)
     check_penalties(theta0, arch, hyper, dtype)
-    penalties = dict(
-        alpha=hyper.alpha, beta=hyper.sparsity_weight, rho=hyper.sparsity_target
-    )
+    penalties = hyper.penalties
     if early is not None:
         early.seed(theta0, float(pair.objective(arch, **penalties)(theta0)[0]))
     common = dict(
@@ -420,9 +418,7 @@ def fit(
 def _start_only(data, arch, hyper, rng, start):
     """What a run of zero iterations returns: the start and its loss."""
     theta0 = initial_theta(start, data, arch, hyper, rng)
-    penalties = dict(
-        alpha=hyper.alpha, beta=hyper.sparsity_weight, rho=hyper.sparsity_target
-    )
+    penalties = hyper.penalties
     pair = data
     if hyper.noise is not None:
         pair = data.corrupted(hyper.noise, rng)

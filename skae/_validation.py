@@ -176,6 +176,13 @@ class Hyperparameters:
     noise: NoiseSpec | None
     verbose: int
 
+    @property
+    def penalties(self) -> dict:
+        """The objective's penalty keywords, as the data backends take them."""
+        return dict(
+            alpha=self.alpha, beta=self.sparsity_weight, rho=self.sparsity_target
+        )
+
     def batch_rows(self, n_rows: int) -> int:
         """Rows per Adam step: ``"auto"`` is min(200, n_rows); never more
         than ``n_rows``."""
