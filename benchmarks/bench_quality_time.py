@@ -76,7 +76,7 @@ SKAE = {
     "adam": {"solver": "adam", "max_iter": 10**6, "tol": 0.0},
 }
 TORCH = {"adam": {"lr": 1e-3, "batch_size": 128}, "lbfgs": {}}
-PARTIAL_FIT = {"batch_size": 128, "learning_rate": 1e-3}
+PARTIAL_FIT = {"batch_size": 128, "learning_rate_init": 1e-3}
 TIMES = (1.0, 3.0, 10.0, 30.0, 100.0)
 
 
@@ -254,15 +254,16 @@ def partial_fit_case(problem: str, budget: float, quick: bool = False, **opts):
     cfg = PROBLEMS[problem]
     opts = {**PARTIAL_FIT, **opts}
 
-    def make(callback=None):
+    def make(callback=None):  # partial_fit's hyperparameters: the constructor's
         return AutoencoderTransformer(
             n_components=cfg["k"],
             hidden_layer_sizes=(cfg["hidden"],),
             random_state=0,
             callback=callback,
+            **opts,
         )
 
-    make().partial_fit(X_tr[:256], **opts)  # warm-up
+    make().partial_fit(X_tr[:256])  # warm-up
     clock = None
 
     def callback(step, loss, estimator):
@@ -276,7 +277,7 @@ def partial_fit_case(problem: str, budget: float, quick: bool = False, **opts):
     )
     passes = 0
     while not clock.over():
-        est.partial_fit(X_tr, **opts)
+        est.partial_fit(X_tr)
         passes += 1
         if est.stopped_by_ == "callback":
             break
