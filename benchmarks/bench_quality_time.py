@@ -265,16 +265,21 @@ def partial_fit_case(problem: str, budget: float, quick: bool = False, **opts):
 
     make().partial_fit(X_tr[:256])  # warm-up
     clock = None
+    current = {}  # as in skae_case: the callback's copy holds the current weights
 
     def callback(step, loss, estimator):
+        current["est"] = estimator
         if clock.due():
             clock.record(int(step), float(loss))
         return clock.over()
 
     est = make(callback)
-    clock = Clock(
-        budget, lambda: _error(X_te, est.inverse_transform(est.transform(X_te)))
-    )
+
+    def held_out_error():
+        model = current.get("est", est)
+        return _error(X_te, model.inverse_transform(model.transform(X_te)))
+
+    clock = Clock(budget, held_out_error)
     passes = 0
     while not clock.over():
         est.partial_fit(X_tr)
@@ -282,6 +287,7 @@ def partial_fit_case(problem: str, budget: float, quick: bool = False, **opts):
         if est.stopped_by_ == "callback":
             break
     fit_s = clock.elapsed()
+    current["est"] = est
     clock.record(passes, float(est.loss_))
     clock.points[-1][0] = fit_s
     return {"points": clock.points, "fit_s": fit_s, "n_iter": passes}
