@@ -35,6 +35,11 @@ def pca_error(pca, X):
     return float(np.mean(np.sum(R**2, axis=1)))
 
 
+def flat_params(est):
+    """The fitted parameters of ``est`` as one flat vector."""
+    return np.concatenate([a.ravel() for a in est.coefs_ + est.intercepts_])
+
+
 @pytest.fixture(scope="module")
 def X_small():
     rng = np.random.RandomState(0)

@@ -23,6 +23,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from skae import AutoencoderTransformer, DenoisingAutoencoder, SparseAutoencoder
+from tests.estimators import CONFIGS, accepts_sparse, make_estimator
 
 QUIET = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -91,21 +92,14 @@ _CORPUS = [
 
 
 @pytest.mark.parametrize("fmt", ["csr", "csc"])
-@pytest.mark.parametrize(
-    "est",
-    [
-        _small(n_components=3, tol=1e-3),
-        _small(DenoisingAutoencoder, noise="masking", noise_level=0.3, tol=1e-3),
-        _small(SparseAutoencoder, n_components=10, tol=1e-3),
-    ],
-    ids=["autoencoder", "denoising-masking", "sparse"],
-)
+@pytest.mark.parametrize("name", [n for n in sorted(CONFIGS) if accepts_sparse(n)])
 @QUIET
-def test_sparse_input_tfidf(fmt, est):
+def test_sparse_input_tfidf(fmt, name):
+    est = make_estimator(name)
     X = TfidfVectorizer().fit_transform(_CORPUS).asformat(fmt)
     assert sp.issparse(X)
     assert est.__sklearn_tags__().input_tags.sparse
-    est = clone(est).fit(X)
+    est = est.fit(X)
     Z = est.transform(X)
     assert Z.shape == (X.shape[0], est.n_components)
     assert np.isfinite(Z).all()
@@ -207,43 +201,38 @@ def test_clone_and_html_repr(digits):
 
 
 # ------------------------------------------------------------- persistence
-_PERSIST = [
-    _small(n_components=3),
-    _small(n_components=3, early_stopping=True, validation_fraction=0.2),
-    _small(DenoisingAutoencoder, n_components=3, noise="salt_and_pepper"),
-    _small(SparseAutoencoder, n_components=12, tied_weights=True),
-    _small(
-        hidden_layer_sizes=(12, 6),
-        n_components=3,
-        pretrain="greedy",
-        pretrain_max_iter=5,
-    ),
-]
-
-
-_IDS = ["autoencoder", "early-stopping", "denoising", "sparse-tied", "stacked"]
-
-
-@pytest.mark.parametrize("est", _PERSIST, ids=_IDS)
+@pytest.mark.parametrize("name", sorted(CONFIGS))
 @QUIET
-def test_pickle_and_joblib_round_trip(est, digits, tmp_path):
-    X, _ = digits
-    est = clone(est).fit(X)
-    expected = est.transform(X)
-    again = pickle.loads(pickle.dumps(est))
-    np.testing.assert_array_equal(again.transform(X), expected)
-    np.testing.assert_array_equal(again.reconstruct(X), est.reconstruct(X))
-    joblib.dump(est, tmp_path / "ae.joblib")
-    again = joblib.load(tmp_path / "ae.joblib")
-    np.testing.assert_array_equal(again.transform(X), expected)
+def test_pickle_and_joblib_round_trip(name, X_small, tmp_path):
+    """Every configuration, pickled or dumped with joblib and loaded back,
+    gives the same codes, decodings, reconstructions and scores, bit for bit,
+    and the same parameters."""
+    est = make_estimator(name).fit(X_small)
+    Z = est.transform(X_small)
+    joblib.dump(est, tmp_path / "est.joblib")
+    for again in [
+        pickle.loads(pickle.dumps(est)),
+        joblib.load(tmp_path / "est.joblib"),
+    ]:
+        np.testing.assert_array_equal(again.transform(X_small), Z)
+        np.testing.assert_array_equal(
+            again.inverse_transform(Z), est.inverse_transform(Z)
+        )
+        np.testing.assert_array_equal(
+            again.reconstruct(X_small), est.reconstruct(X_small)
+        )
+        np.testing.assert_array_equal(
+            again.score_samples(X_small), est.score_samples(X_small)
+        )
+        assert again.get_params().keys() == est.get_params().keys()
 
 
-@pytest.mark.parametrize("est", _PERSIST, ids=_IDS)
+@pytest.mark.parametrize("name", sorted(CONFIGS))
 @QUIET
-def test_skops_reports_only_skae_estimator_classes(est, digits):
+def test_skops_reports_only_skae_estimator_classes(name, X_small):
     sio = pytest.importorskip("skops.io")
-    X, _ = digits
-    est = clone(est).fit(X)
+    X = X_small
+    est = make_estimator(name).fit(X)
     dumped = sio.dumps(est)
     untrusted = sio.get_untrusted_types(data=dumped)
     cls = type(est)

@@ -31,13 +31,10 @@ from skae._network import (
     row_sq_errors,
 )
 from skae._validation import check_params
+from tests.conftest import flat_params
 from tests.estimators import make_estimator
 
 QUIET = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-
-
-def _params(est):
-    return np.concatenate([a.ravel() for a in est.coefs_ + est.intercepts_])
 
 
 def _pca_error(X, k):
@@ -156,7 +153,7 @@ def test_warm_start_continues_from_fitted_parameters(digits_unit):
         ae.fit(X)
     assert ae.loss_curve_[0] < first  # started where it stopped, not afresh
     ae.set_params(hidden_layer_sizes=(9,))
-    with pytest.raises(ValueError, match="same architecture"):
+    with pytest.raises(ValueError, match="warm_start=True needs the same architecture"):
         ae.fit(X)
 
 
@@ -434,16 +431,6 @@ def test_refines_a_fitted_estimator_and_fit_restarts_the_stream(stream):
     assert est.n_iter_ == 1
 
 
-def test_pickled_stream_resumes_identically(stream):
-    est = DenoisingAutoencoder(3, hidden_layer_sizes=(8,), random_state=0)
-    est.partial_fit(stream[0])
-    copy = pickle.loads(pickle.dumps(est))
-    est.partial_fit(stream[1])
-    copy.partial_fit(stream[1])
-    for A, B in zip(est.coefs_ + est.intercepts_, copy.coefs_ + copy.intercepts_):
-        assert_allclose(A, B, rtol=0, atol=0)
-
-
 @QUIET
 @pytest.mark.parametrize("name", ["plain", "gaussian", "sparse"])
 def test_partial_fit_deterministic_and_pickle_resumes(name, X_small):
@@ -454,11 +441,11 @@ def test_partial_fit_deterministic_and_pickle_resumes(name, X_small):
     a, b = make_estimator(name, batch_size=16), make_estimator(name, batch_size=16)
     for est in (a, b):
         est.partial_fit(X)
-    np.testing.assert_array_equal(_params(a), _params(b))
+    np.testing.assert_array_equal(flat_params(a), flat_params(b))
     c = pickle.loads(pickle.dumps(a))
     a.partial_fit(X)
     c.partial_fit(X)
-    np.testing.assert_array_equal(_params(a), _params(c))
+    np.testing.assert_array_equal(flat_params(a), flat_params(c))
     np.testing.assert_array_equal(X, X_small)
 
 
@@ -477,9 +464,6 @@ def test_dtypes_sparse_input_and_errors(stream):
     assert dae.transform(S).shape == (200, 4)
 
     bad = AutoencoderTransformer(3, random_state=0)
-    with pytest.raises(ValueError, match="batch_size"):
-        bad.set_params(batch_size=0).partial_fit(X)
-    bad.set_params(batch_size="auto")
     with pytest.raises(ValueError, match="NaN"):
         bad.partial_fit(np.full((5, 10), np.nan))
     assert not hasattr(bad, "n_features_in_")  # a failed first call leaves nothing

@@ -11,9 +11,10 @@ from deep inside numpy or scipy). ``RuntimeWarning`` (overflow, invalid value,
 division by zero) is an error throughout: none may escape.
 
 Properties: one per public estimator on dense data, one on CSR/CSC input,
-one for ``partial_fit`` (absurd learning rates included), and one for fitted
-estimators given unseen data and codes of any scale. The networks are small
-and ``max_iter <= 20`` so that each property runs its examples (300 under the
+one for ``partial_fit`` (absurd learning rates included), and one for the
+table of configurations (``tests/estimators.py``), fitted, given unseen data
+and codes of any scale. The generated networks are small and ``max_iter <= 20``
+so that each property runs its examples (300 under the
 "ci" profile, 100 otherwise, see ``conftest.py``) in a second or two.
 """
 
@@ -30,6 +31,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from skae import AutoencoderTransformer, DenoisingAutoencoder, SparseAutoencoder
 from skae._activations import ACTIVATIONS
+from tests.estimators import CONFIGS, make_estimator
 
 SKAE_DIR = os.path.dirname(os.path.abspath(__import__("skae").__file__))
 
@@ -311,30 +313,21 @@ _FITTED = {}
 
 
 def _fitted(name, dtype):
-    """Small estimators fitted once on well-scaled data."""
+    """The table's configurations (``tests/estimators.py``), each fitted once
+    on well-scaled data."""
     key = (name, dtype)
     if key not in _FITTED:
         X = np.random.RandomState(0).standard_normal((60, 5)).astype(dtype)
-        est = {
-            "linear": AutoencoderTransformer(
-                2, hidden_layer_sizes=(), activation="identity", max_iter=20
-            ),
-            "relu": AutoencoderTransformer(
-                3, hidden_layer_sizes=(4,), activation="relu", max_iter=20
-            ),
-            "denoising": DenoisingAutoencoder(3, hidden_layer_sizes=(4,), max_iter=20),
-            "sparse": SparseAutoencoder(8, max_iter=20),
-        }[name].set_params(random_state=0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            _FITTED[key] = est.fit(X)
+            _FITTED[key] = make_estimator(name).fit(X)
     return _FITTED[key]
 
 
 @_FUZZ
 @given(
     Y=datasets(n_features=5),
-    name=st.sampled_from(["linear", "relu", "denoising", "sparse"]),
+    name=st.sampled_from(sorted(CONFIGS)),
     fit_dtype=st.sampled_from([np.float32, np.float64]),
     code_scale=st.sampled_from([1.0, 1e20, 1e40, 1e300]),
 )

@@ -161,13 +161,6 @@ def test_derivative_tables_agree_with_activations(name):
     np.testing.assert_allclose(d if multiply else np.ones_like(z), numeric, atol=1e-6)
 
 
-def test_logistic_does_not_overflow():
-    z = np.array([-1e30, -800.0, 0.0, 800.0, 1e30])
-    with np.errstate(all="raise"):
-        ACTIVATIONS["logistic"](z)
-    np.testing.assert_array_equal(z, [0.0, 0.0, 0.5, 1.0, 1.0])
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_logistic_never_overflows(dtype):
     Z = np.array([-1e30, -1e4, -745.0, -50.0, 0.0, 50.0, 745.0, 1e4, 1e30], dtype)

@@ -14,14 +14,24 @@ import pytest
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
-from skae import AutoencoderTransformer, DenoisingAutoencoder, SparseAutoencoder
+from skae import (
+    AutoencoderOutlierDetector,
+    AutoencoderTransformer,
+    DenoisingAutoencoder,
+    SparseAutoencoder,
+)
 from tests.conftest import assert_unfitted
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 SMALL = dict(max_iter=15, random_state=0)
 
-ESTIMATOR_CLASSES = [AutoencoderTransformer, DenoisingAutoencoder, SparseAutoencoder]
+ESTIMATOR_CLASSES = [
+    AutoencoderTransformer,
+    DenoisingAutoencoder,
+    SparseAutoencoder,
+    AutoencoderOutlierDetector,
+]
 
 
 try:
@@ -64,6 +74,9 @@ def _assert_same(a, b):
 
 
 # ------------------------------------------------------------- parameters
+#: Each case: a regular expression the error message must match (it names
+#: the parameter), and the parameters that make the estimator invalid.
+LOGISTIC_CODE = "sparsity_weight > 0 requires code_activation='logistic'"
 COMMON_INVALID = [
     ("alpha", dict(alpha=-1e-3)),
     ("alpha", dict(alpha="big")),
@@ -72,14 +85,17 @@ COMMON_INVALID = [
     ("sparsity_target", dict(sparsity_target=-0.5)),
     ("sparsity_target", dict(sparsity_target=1.5)),
     ("sparsity_weight", dict(sparsity_weight=-1.0)),
-    ("sparsity_weight", dict(sparsity_weight=1.0, code_activation="tanh")),
+    (LOGISTIC_CODE, dict(sparsity_weight=1.0, code_activation="tanh")),
+    (LOGISTIC_CODE, dict(sparsity_weight=1.0, code_activation="identity")),
     ("activation", dict(activation="softmax")),
+    ("activation", dict(activation="sigmoid")),
     ("code_activation", dict(code_activation="sigmoid")),
     ("output_activation", dict(output_activation="tanh")),
     ("pretrain", dict(pretrain="layerwise")),
     ("n_components", dict(n_components=0)),
     ("n_components", dict(n_components=2.5)),
     ("hidden_layer_sizes", dict(hidden_layer_sizes=(0,))),
+    ("hidden_layer_sizes", dict(hidden_layer_sizes=(3, 0))),
     ("hidden_layer_sizes", dict(hidden_layer_sizes=(3.5,))),
     ("max_iter", dict(max_iter=0)),
     ("max_fun", dict(max_fun=0)),
@@ -91,7 +107,7 @@ COMMON_INVALID = [
     ("callback", dict(callback="print")),
     # a linear network without noise would learn the identity
     (
-        "n_components",
+        "n_components=9 must be <= n_features=8",
         dict(
             n_components=9,
             hidden_layer_sizes=(),
@@ -110,7 +126,7 @@ DENOISING_INVALID = [
     ("noise_level", dict(noise="salt_and_pepper", noise_level=1.01)),
     ("n_corruptions", dict(n_corruptions=0)),
     (
-        "n_components",
+        "n_components=9 must be <= n_features=8",
         dict(
             noise_level=0.0,
             n_components=9,
@@ -133,41 +149,16 @@ INVALID = [
 @pytest.mark.parametrize(
     "cls, name, params",
     INVALID,
-    ids=[f"{c.__name__}-{n}-{i}" for i, (c, n, _) in enumerate(INVALID)],
+    ids=[
+        f"{c.__name__}-{n.split()[0].split('=')[0]}-{i}"
+        for i, (c, n, _) in enumerate(INVALID)
+    ],
 )
 def test_invalid_parameter_rejected_at_fit_naming_it(cls, name, params, X_small):
     est = cls(**{"max_iter": 5, "random_state": 0, **params})  # never fails here
     with pytest.raises(ValueError, match=name):
         est.fit(X_small)
     assert_unfitted(est)
-
-
-@pytest.mark.parametrize(
-    "params, match",
-    [
-        ({"n_components": 0}, "n_components"),
-        ({"alpha": -1.0}, "alpha"),
-        ({"activation": "sigmoid"}, "activation"),
-        ({"hidden_layer_sizes": (3, 0)}, "hidden_layer_sizes"),
-        ({"hidden_layer_sizes": (2.5,)}, "hidden_layer_sizes"),
-        ({"sparsity_target": 1.5}, "sparsity_target"),
-        ({"sparsity_weight": 1.0}, "code_activation='logistic'"),
-        (
-            {"n_components": 9, "hidden_layer_sizes": (), "activation": "identity"},
-            "n_components=9 must be <= n_features=4",
-        ),
-    ],
-)
-def test_invalid_parameters_are_named(params, match):
-    X = np.random.RandomState(0).uniform(size=(10, 4))
-    with pytest.raises(ValueError, match=match):
-        AutoencoderTransformer(**params).fit(X)
-
-
-def test_sparsity_requires_logistic_code():
-    X = np.random.RandomState(0).uniform(size=(20, 4))
-    with pytest.raises(ValueError, match="code_activation='logistic'"):
-        SparseAutoencoder(code_activation="tanh").fit(X)
 
 
 @pytest.mark.parametrize(
@@ -268,8 +259,6 @@ def test_partial_fit_after_an_architecture_change_is_refused(X):
     with pytest.raises(ValueError, match="partial_fit needs the same architecture"):
         est.set_params(n_components=3).partial_fit(X)
     _assert_same(_params(est), before)
-    with pytest.raises(ValueError, match="warm_start=True needs the same"):
-        est.set_params(warm_start=True).fit(X)
 
 
 @pytest.mark.parametrize("lr", [np.inf, np.nan])
@@ -282,19 +271,6 @@ def test_non_finite_learning_rate_never_reaches_a_fitted_model(lr, X):
         est.set_params(learning_rate_init=lr).partial_fit(X)
     _assert_same(_params(est), before)
     assert np.isfinite(est.transform(X)).all()
-
-
-@pytest.mark.parametrize("cls", [AutoencoderTransformer, DenoisingAutoencoder])
-def test_exploding_step_is_a_divergence_error_and_keeps_the_model(cls, X):
-    """A finite but absurd step size blows the parameters up: the error says
-    training diverged and names the step size; nothing is stored."""
-    est = cls(3, hidden_layer_sizes=(4,), max_iter=5, random_state=0).fit(X)
-    before = _params(est)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", RuntimeWarning)
-        with pytest.raises(ValueError, match="diverged.*learning_rate_init"):
-            est.set_params(learning_rate_init=1e300, batch_size=5).partial_fit(X)
-    _assert_same(_params(est), before)
 
 
 def test_batch_size_auto_and_clipping(X):
@@ -310,9 +286,8 @@ def test_batch_size_auto_and_clipping(X):
 
 
 # ------------------------------------------------------------------ input
+# NaN and infinity: test_non_finite_input_is_a_clear_value_error_everywhere.
 BAD_INPUTS = [
-    (np.array([[np.nan, 1.0], [1.0, 2.0]]), "NaN"),
-    (np.array([[np.inf, 1.0], [1.0, 2.0]]), "infinity"),
     (np.empty((0, 3)), "0 sample"),
     (np.ones((1, 3)), "1 sample"),
     (np.array([[1 + 1j, 2], [3, 4]]), "[Cc]omplex"),
@@ -334,8 +309,6 @@ def test_bad_shapes_at_transform_and_inverse_transform(digits_unit):
         ae.transform(np.ones((2, 5)))
     with pytest.raises(ValueError, match="3 columns"):
         ae.inverse_transform(np.ones((2, 4)))
-    with pytest.raises(ValueError, match="NaN"):
-        ae.inverse_transform(np.full((2, 3), np.nan))
 
 
 @pytest.mark.parametrize("container", CONTAINERS)
@@ -345,6 +318,7 @@ def test_non_finite_input_is_a_clear_value_error_everywhere(bad, container, X_sm
     method, or in the codes of ``inverse_transform``: a ValueError that names
     it, in memory and on a dask array alike, never NaN rows or a warning
     (issue 16, item 3)."""
+    named = "NaN" if np.isnan(bad) else "infinity"
     est = AutoencoderTransformer(hidden_layer_sizes=(4,), max_iter=5, random_state=0)
     est.fit(X_small)
     X = X_small[:6].copy()
@@ -361,9 +335,9 @@ def test_non_finite_input_is_a_clear_value_error_everywhere(bad, container, X_sm
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         for method, arg in calls:
-            with pytest.raises(ValueError, match="NaN|infinity"):
+            with pytest.raises(ValueError, match=named):
                 _result(getattr(est, method)(_as(container, arg)))
-        with pytest.raises(ValueError, match="NaN|infinity"):
+        with pytest.raises(ValueError, match=named):
             clone(est).fit(_as(container, X))
 
 
