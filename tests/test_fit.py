@@ -31,16 +31,10 @@ from skae._network import (
     row_sq_errors,
 )
 from skae._validation import check_params
-from tests.conftest import flat_params
+from tests.conftest import flat_params, pca_error
 from tests.estimators import make_estimator
 
 QUIET = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-
-
-def _pca_error(X, k):
-    pca = PCA(k).fit(X)
-    R = X - pca.inverse_transform(pca.transform(X))
-    return np.einsum("ij,ij->i", R, R).mean()
 
 
 def _plain(est, X):
@@ -92,7 +86,8 @@ def test_start_reconstructs_as_pca(est, dtype, rtol):
     assert hyper.init == "pca" and arch.skip == bool(arch.code_layer > 1)
     theta0 = _fit.initial_theta(_fit.Start(), ArrayData(X), arch, hyper, np.random)
     err = row_sq_errors(theta0, arch, X).mean()
-    assert err == pytest.approx(_pca_error(X.astype(np.float64), 3), rel=rtol)
+    X64 = X.astype(np.float64)
+    assert err == pytest.approx(pca_error(PCA(3).fit(X64), X64), rel=rtol)
 
 
 @pytest.mark.parametrize(

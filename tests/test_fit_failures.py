@@ -77,13 +77,18 @@ def _interrupting_objective(monkeypatch, at_eval):
 
 
 # ------------------------------------------------------------- divergence
+#: The linear model starts at its optimum (PCA), where L-BFGS stops before a
+#: fourth evaluation: Glorot's start gives it a run to poison.
+LINEAR_RANDOM = {"linear": dict(init="random")}
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf], ids=["nan", "inf"])
 @pytest.mark.parametrize("name", LBFGS)
 def test_divergence_mid_run_is_a_clear_value_error(name, bad, X_small, monkeypatch):
     """Loss and gradient turning non-finite during the run (after three good
     evaluations): fit raises a ValueError saying training diverged, warns
     nothing else, and leaves the (previously fitted) estimator unfitted."""
-    est = make_estimator(name).fit(X_small)
+    est = make_estimator(name, **LINEAR_RANDOM.get(name, {})).fit(X_small)
     _poison_objective(monkeypatch, 4, bad, bad)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -98,7 +103,7 @@ def test_non_finite_gradient_with_finite_loss_never_gives_nan_parameters(
 ):
     """A gradient that overflows while the loss stays finite (the gradient
     norm is checked too): either a clear error or finite parameters."""
-    est = make_estimator(name)
+    est = make_estimator(name, **LINEAR_RANDOM.get(name, {}))
     _poison_objective(monkeypatch, 4, 1.0, np.nan)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
@@ -123,6 +128,18 @@ def test_exploding_step_is_a_divergence_error_and_keeps_the_model(cls, X):
         with pytest.raises(ValueError, match="diverged.*learning_rate_init"):
             est.set_params(learning_rate_init=1e300, batch_size=5).partial_fit(X)
     np.testing.assert_array_equal(flat_params(est), before)
+
+
+def test_adam_divergence_is_a_clear_error_and_leaves_nothing_fitted():
+    X = np.random.RandomState(0).normal(size=(50, 4))
+    est = AutoencoderTransformer(
+        2, solver="adam", learning_rate_init=1e300, batch_size=5, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(ValueError, match="diverged"):
+            est.fit(X)
+    assert not hasattr(est, "coefs_")
 
 
 # ---------------------------------------------------- failed and refitted

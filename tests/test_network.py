@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from scipy.special import expit
+from sklearn.decomposition import PCA
 
 from skae._activations import ACTIVATIONS, DERIVATIVES
+from skae._means import combine_means, mean_parts, safe_mean
 from skae._network import (
     Workspace,
     init_params,
@@ -21,10 +23,13 @@ from skae._network import (
     loss_grad,
     make_architecture,
     pack,
+    row_sq_errors,
     unpack,
     unpack_skips,
 )
 from skae._noise import NOISES, corrupt
+from skae._pca import moments, pca_params, principal_axes
+from tests.conftest import pca_error
 
 
 def _numerical_grad(f, theta, eps):
@@ -201,24 +206,12 @@ def test_skip_path_gradient_matches_finite_differences(activation, tied, sparse)
 
 
 def test_moments_add_up_and_match_pca():
-    from sklearn.decomposition import PCA
-
-    from skae._pca import moments, principal_axes
-
     X = np.random.RandomState(3).normal(size=(40, 6)) @ np.diag([5, 4, 3, 2, 1, 0.5])
     stats = moments(X[:15]) + moments(sp.csr_matrix(X[15:]))
     mean, V = principal_axes(stats, 3)
     pca = PCA(3).fit(X)
     np.testing.assert_allclose(mean, pca.mean_, rtol=1e-12)
     np.testing.assert_allclose(np.abs(V @ pca.components_.T), np.eye(3), atol=1e-10)
-
-
-def _pca_error(X, k):
-    from sklearn.decomposition import PCA
-
-    pca = PCA(k).fit(X)
-    R = X - pca.inverse_transform(pca.transform(X))
-    return np.einsum("ij,ij->i", R, R).mean()
 
 
 @pytest.mark.parametrize(
@@ -233,11 +226,6 @@ def _pca_error(X, k):
     ],
 )
 def test_pca_start_reconstructs_as_pca(hidden, tied, activation):
-    from skae._network import (
-        row_sq_errors,
-    )
-    from skae._pca import moments, pca_params, principal_axes
-
     rng = np.random.RandomState(0)
     X = rng.normal(size=(60, 8)) @ rng.normal(size=(8, 8)) + 3.0
     k = 3
@@ -247,7 +235,7 @@ def test_pca_start_reconstructs_as_pca(hidden, tied, activation):
     mean, V = principal_axes(moments(X), k)
     theta = pca_params(arch, rng, mean, V)
     err = row_sq_errors(theta, arch, X).mean()
-    np.testing.assert_allclose(err, _pca_error(X, k), rtol=1e-9)
+    np.testing.assert_allclose(err, pca_error(PCA(k).fit(X), X), rtol=1e-9)
     # PCA is stationary for the linear path (the residual is orthogonal to
     # its axes). Untied, the decoder branch's last layer still has a gradient,
     # so the branches are trainable from the start; tied, that layer is the
@@ -280,10 +268,8 @@ def test_corruption_never_tiles_the_clean_rows():
 
 
 def test_means_of_finite_per_row_values_never_overflow():
-    """The class of item 8: every mean over per-row values (held-out error,
+    """Issue 16 item 8: every mean over per-row values (held-out error,
     cross-validation scores, ``score``) is finite where the values are."""
-    from skae._means import combine_means, mean_parts, safe_mean
-
     values = np.full((3, 4), -1.5e308)
     values[1] /= 3
     with warnings.catch_warnings():

@@ -23,7 +23,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from skae import AutoencoderTransformer, DenoisingAutoencoder, SparseAutoencoder
+from skae import AutoencoderTransformer, SparseAutoencoder
 from skae._adam import AdamState, minimize_adam
 from skae._optimize import minimize_lbfgs, scipy_blas_single_thread
 
@@ -415,41 +415,3 @@ def test_verbose_0_is_silent(digits, capsys):
     with pytest.warns(Warning):
         _small(max_iter=5).fit(X)
     assert capsys.readouterr().out == ""
-
-
-@pytest.mark.parametrize("solver", ["lbfgs", "adam"])
-def test_interrupt_in_callback_keeps_the_last_completed_iteration(solver):
-    X = np.random.RandomState(0).normal(size=(50, 4))
-    seen = {}
-
-    def callback(i, loss, est):
-        if i == 3:
-            seen["coefs"] = est.coefs_[0].copy()
-            raise KeyboardInterrupt
-
-    # Glorot's start: an Adam fit keeps its start unless the objective
-    # improved on it, which three epochs from PCA's need not do on this noise
-    est = DenoisingAutoencoder(
-        2,
-        solver=solver,
-        max_iter=20,
-        early_stopping=False,
-        init="random",
-        callback=callback,
-    )
-    with pytest.warns(UserWarning, match="interrupted"):
-        est.fit(X)
-    assert est.stopped_by_ == "interrupt" and est.n_iter_ == 3
-    np.testing.assert_array_equal(est.coefs_[0], seen["coefs"])
-
-
-def test_adam_divergence_is_a_clear_error_and_leaves_nothing_fitted():
-    X = np.random.RandomState(0).normal(size=(50, 4))
-    est = AutoencoderTransformer(
-        2, solver="adam", learning_rate_init=1e300, batch_size=5, random_state=0
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", RuntimeWarning)
-        with pytest.raises(ValueError, match="diverged"):
-            est.fit(X)
-    assert not hasattr(est, "coefs_")
