@@ -129,14 +129,14 @@ def training_data(X, sample_weight=None) -> DaskData:
     x_blocks = X.to_delayed().ravel()
     w_blocks = [None] * len(x_blocks) if w is None else w.to_delayed().ravel()
     sums = [dask.delayed(column_sums)(b, s) for b, s in zip(x_blocks, w_blocks)]
-    checks = [] if w is None else [da.isfinite(w).all(), w.min(), w.sum()]
-    finite, low, high, sums, *weights = dask.compute(
-        da.isfinite(X).all(), X.min(), X.max(), sums, *checks
-    )
+    finite, low, high, sums = dask.compute(da.isfinite(X).all(), X.min(), X.max(), sums)
+    checks = None if w is None else (da.isfinite(w).all(), w.min(), w.sum())
+    # apart: computed with the delayed sums, dask 2026.8 mixed up the results
+    weights = None if w is None else dask.compute(*checks)
     if not finite:
         raise ValueError("Input X contains NaN or infinity.")
     check_value_magnitude(max(abs(float(low)), abs(float(high))), X.dtype, d)
-    if weights:
+    if weights is not None:
         check_weight_values(*weights)
     # the magnitude check bounds the values, so the sums were finite
     total = np.sum([c for _, c in sums], axis=0)

@@ -334,7 +334,8 @@ def _weighted_rows(n=45, d=6, seed=20, nan=True, weights=True):
     target = rng.uniform(size=(n, d))
     if nan:
         target[rng.uniform(size=(n, d)) < 0.25] = np.nan
-        target[3, 1:] = np.nan
+        target[3] = np.nan
+        target[3, 0] = 0.5
     s = rng.randint(0, 4, size=n).astype(float) if weights else None
     X_in = np.where(np.isnan(target), np.nanmean(target, axis=0), target)
     return X_in, target, s

@@ -320,7 +320,8 @@ def _weighted_case(kind, n=12, d=5, seed=7, sparse=False):
         s[1] = 2.5
     if kind in ("nan", "both"):
         target[rng.uniform(size=(n, d)) < 0.3] = np.nan
-        target[2, :-1] = np.nan  # one observed entry
+        target[2] = np.nan
+        target[2, -1] = 0.5  # one observed entry
     X_in = np.where(np.isnan(target), np.nanmean(target, axis=0), target)
     if sparse:
         X_in[X_in < 0.4] = 0.0
@@ -387,7 +388,8 @@ def test_weighted_masked_loss_is_the_documented_objective():
 
 def test_without_nan_and_weights_the_objective_is_unchanged():
     """No NaN and no weights: the weights are None and the objective is
-    today's exactly; unit weights and an all-observed mask give it to 1e-12."""
+    today's exactly; unit weights and an all-observed mask give it to 1e-12,
+    and a constant weight c is no weight with c times the weight decay."""
     rng = np.random.RandomState(8)
     X = rng.uniform(size=(20, 5))
     T, W = weighted_target(X)
@@ -397,7 +399,13 @@ def test_without_nan_and_weights_the_objective_is_unchanged():
     ws = Workspace(arch, 20, np.float64)
     kw = dict(alpha=0.3, sparsity_weight=0.5, sparsity_target=0.1)
     ref_loss, ref_grad = loss_grad(theta, X, X, ws, **kw)
-    for weights in (np.ones(20), np.ones((20, 5)), np.full(20, 3.0)):
+    for weights in (np.ones(20), np.ones((20, 5))):
+        loss, grad = loss_grad(theta, X, X, ws, weights=weights, **kw)
+        np.testing.assert_allclose(loss, ref_loss, rtol=1e-12)
+        np.testing.assert_allclose(grad, ref_grad, rtol=1e-12, atol=1e-15)
+    # weights count as repetitions: a constant weight c dilutes the decay by c
+    kw["alpha"] = 0.9
+    for weights in (np.full(20, 3.0), np.full((20, 5), 3.0)):
         loss, grad = loss_grad(theta, X, X, ws, weights=weights, **kw)
         np.testing.assert_allclose(loss, ref_loss, rtol=1e-12)
         np.testing.assert_allclose(grad, ref_grad, rtol=1e-12, atol=1e-15)
@@ -433,8 +441,11 @@ def test_missing_entries_contribute_exactly_nothing():
     arch = make_architecture(5, (4,), 2, "tanh", "identity", "identity")
     theta = init_params(arch, np.random.RandomState(2))
     ws = Workspace(arch, X_in.shape[0], np.float64)
-    a = loss_grad(theta, X_in, *weighted_target(target), ws)
-    b = loss_grad(theta, X_in, *weighted_target(np.where(W > 0, T, 1e6)), ws)
+    T1, W1 = weighted_target(target)
+    T2, W2 = weighted_target(np.where(W > 0, T, np.nan))
+    T2[W2 == 0] = 1e6  # anything at a missing entry: it carries weight 0
+    a = loss_grad(theta, X_in, T1, ws, weights=W1)
+    b = loss_grad(theta, X_in, T2, ws, weights=W2)
     assert (W > 0).sum() == (~np.isnan(target)).sum()
     assert np.isfinite(a[0]) and np.isfinite(a[1]).all()
     np.testing.assert_allclose(a[0], b[0], rtol=1e-12)
@@ -447,7 +458,7 @@ def test_row_errors_are_masked_rescaled_and_free_of_sample_weights():
     from skae._network import row_sq_errors
 
     X_in, target, _, _, _ = _weighted_case("both")
-    arch = make_architecture(5, (3,), 2, "tanh", "identity", "identity")
+    arch = make_architecture(5, (), 2, "tanh", "tanh", "identity")
     theta = init_params(arch, np.random.RandomState(3))
     coefs, intercepts = unpack(theta, arch)
     X_hat = np.tanh(X_in @ coefs[0] + intercepts[0]) @ coefs[1] + intercepts[1]
