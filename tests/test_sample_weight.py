@@ -283,3 +283,15 @@ def test_outlier_offset_is_the_weighted_percentile():
     np.testing.assert_allclose(
         weighted_percentile(x, [25.0, 75.0], w), np.percentile(rep, [25.0, 75.0])
     )
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "adam"])
+def test_float32_fit_with_weights_stays_float32(table, solver):
+    X, s = table
+    X32 = X.astype(np.float32)
+    kw = dict(solver=solver, early_stopping=False, max_iter=10, random_state=0)
+    est = AutoencoderTransformer(3, batch_size=10_000, **kw)
+    est.fit(X32, sample_weight=s)
+    assert est.coefs_[0].dtype == np.float32
+    ref = AutoencoderTransformer(3, batch_size=10_000, **kw).fit(_repeated(X32, s))
+    np.testing.assert_allclose(est.transform(X32), ref.transform(X32), atol=1e-3)
