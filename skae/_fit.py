@@ -22,10 +22,12 @@ A data backend (:class:`skae._memory.ArrayData`, :class:`skae._dask.DaskData`)
 answers: ``n_rows`` and ``dtype``; ``split(held_out)``; ``corrupted(noise,
 rng)``; ``objective(arch, alpha=, beta=, rho=)`` for L-BFGS;
 ``mean_sq_error(arch)`` for the held-out loss; ``column_mean()`` and
-``column_range()``; ``pretrain_hooks(alpha=, rho=)`` with its ``X_in`` and
-``target``; and ``blocks()``, its ``(X_in, target, sample_weight)`` in
-memory one row block at a time, for Adam. Its ``sample_weight`` (None, or one
-per row) weighs every one of these (:mod:`skae._network`'s objective).
+``column_range()``; ``weight_mean()`` and ``weights_in_memory()``;
+``pretrain_hooks(alpha=, rho=)`` with its ``X_in`` and ``target``; and
+``blocks()``, its ``(X_in, target, sample_weight)`` in memory one row block at
+a time, for Adam. Its ``sample_weight`` (None, or one per row) weighs every one
+of these (:mod:`skae._network`'s objective); its ``target`` may hold NaN
+(missing entries, masked by the objective) where ``X_in`` holds filled values.
 
 Adam's epochs (the definition that makes a dask fit equal an in-memory one):
 each epoch visits the row blocks in order, shuffles each block's rows with

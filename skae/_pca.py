@@ -78,6 +78,9 @@ class Moments:
 
 #: Fan-in of a tree sum of per-block results (the dask backend's reductions).
 FAN_IN = 8
+#: Rows per pass of :func:`moments` over weighted or masked dense rows: its
+#: temporaries (the weighted rows, the mask) stay this many rows long.
+PASS_ROWS = 4096
 
 
 def tree_sum(parts: list):
@@ -100,9 +103,17 @@ def moments(X, sample_weight=None) -> Moments:
         Xs = X if s is None else sp.csr_matrix(X.multiply(s[:, None]))
         gram = np.asarray((X.T @ Xs).todense())
         return Moments(count, np.asarray(Xs.sum(axis=0)).ravel(), gram)
+    if s is None and not has_missing(X):
+        X = np.asarray(X, dtype=np.float64)
+        return Moments(count, X.sum(axis=0), X.T @ X)
+    n = X.shape[0]
+    if n > PASS_ROWS:  # weighted or masked copies of at most PASS_ROWS rows
+        sl = [slice(i, i + PASS_ROWS) for i in range(0, n, PASS_ROWS)]
+        parts = [moments(X[r], None if s is None else s[r]) for r in sl]
+        return functools.reduce(operator.add, parts)
     X = np.asarray(X, dtype=np.float64)
     if not has_missing(X):
-        Xs = X if s is None else X * s[:, None]
+        Xs = X * s[:, None]
         return Moments(count, Xs.sum(axis=0), X.T @ Xs)
     gone = np.isnan(X).astype(np.float64)
     Z = np.where(gone > 0, 0.0, X)

@@ -563,3 +563,39 @@ def test_weighted_fit_equals_in_memory(client, data, kind):
         est.fit(da.from_array(data, chunks=CHUNK), sample_weight=s[:-1])
     for W, B in zip(est.coefs_, before):
         np.testing.assert_array_equal(W, B)
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "adam"])
+def test_pipeline_with_weights_and_missing_targets_equals_in_memory(
+    client, data, solver
+):
+    """skae._fit.fit on a dask backend whose target holds NaN (the input
+    filled) with a dask weight vector equals the in-memory pipeline on the
+    same rows in the same row blocks: held-out early stopping, L-BFGS by
+    map-reduce or Adam chunk by chunk."""
+    from skae._dask import DaskData
+    from skae._fit import fit as run_pipeline
+    from skae._validation import check_params, check_sample_weight
+
+    rng = np.random.RandomState(8)
+    target = data.copy()
+    target[rng.uniform(size=data.shape) < 0.2] = np.nan
+    X_in = np.where(np.isnan(target), np.nanmean(target, axis=0), target)
+    s = rng.randint(0, 4, size=N).astype(float)
+    est = AutoencoderTransformer(
+        3, solver=solver, early_stopping=True, batch_size=40, **SMALL
+    ).set_params(max_iter=8)
+    arch, hyper = check_params(est.get_params(), est._parameter_constraints, D)
+    Xd = da.from_array(X_in, chunks=CHUNK)
+    Td = da.from_array(target, chunks=CHUNK)
+    dask_data = DaskData(Xd, Td, sample_weight=check_sample_weight(s, Xd))
+    mem_data = ArrayData(X_in, target, Xd.chunks[0], s)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = run_pipeline(dask_data, arch, hyper, rng=check_random_state(0))
+        b = run_pipeline(mem_data, arch, hyper, rng=check_random_state(0))
+    assert a.n_iter == b.n_iter
+    assert_allclose(a.loss_curve, b.loss_curve, rtol=1e-9)
+    assert_allclose(a.validation_scores, b.validation_scores, rtol=1e-9)
+    for A, B in zip(a.coefs + a.intercepts, b.coefs + b.intercepts):
+        assert_allclose(A, B, rtol=1e-7, atol=1e-9)

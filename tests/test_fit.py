@@ -532,3 +532,44 @@ def test_weighted_pca_start_equals_pca_on_repeated_rows():
     pca = PCA(3).fit(X[rows])
     np.testing.assert_allclose(mean, pca.mean_, rtol=1e-12)
     np.testing.assert_allclose(np.abs(axes @ pca.components_.T), np.eye(3), atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(solver="lbfgs", early_stopping="auto"),
+        dict(solver="lbfgs", early_stopping=True),
+        dict(solver="adam", early_stopping=True, batch_size=16),
+        dict(solver="lbfgs", early_stopping=False, pretrain="greedy", init="random"),
+    ],
+    ids=["lbfgs-cv", "lbfgs-holdout", "adam-holdout", "greedy"],
+)
+@pytest.mark.parametrize("noise", [None, "masking"])
+def test_pipeline_trains_through_missing_targets(params, noise):
+    """The contract the NaN-aware estimators build on: a backend whose target
+    holds NaN and whose input is filled (here with the column means), with
+    sample weights, trains with every solver and stopping rule (denoising
+    corrupting the filled input) to finite parameters."""
+    from skae import DenoisingAutoencoder
+
+    X = _table(n=90, d=6, seed=5)
+    X[np.random.RandomState(6).uniform(size=X.shape) < 0.15] = np.nan
+    filled = np.where(np.isnan(X), np.nanmean(X, axis=0), X)
+    s = np.random.RandomState(7).randint(1, 4, size=90).astype(float)
+    kw = dict(hidden_layer_sizes=(5, 4) if "pretrain" in params else (5,))
+    est = (
+        AutoencoderTransformer(2, max_iter=15, **kw, **params)
+        if noise is None
+        else DenoisingAutoencoder(2, noise=noise, max_iter=15, **kw, **params)
+    )
+    arch, hyper = _plain(est, filled)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        state = _fit.fit(
+            ArrayData(filled, X, sample_weight=s),
+            arch,
+            hyper,
+            rng=np.random.RandomState(0),
+        )
+    assert np.isfinite(state.loss)
+    assert all(np.isfinite(W).all() for W in state.coefs + state.intercepts)

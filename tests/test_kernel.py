@@ -517,3 +517,24 @@ def test_adam_minibatch_objective_is_divided_by_its_expected_weight():
     np.copyto(ws.theta, theta)
     sse, _ = backprop(X_in[b], Tb, ws, weights=Wb)
     np.testing.assert_allclose(f(theta, b)[0], 0.5 * sse / (10 * s.mean()), rtol=1e-12)
+
+
+def test_weights_and_nan_in_float32():
+    """float32 rows, weights and masks: the passes stay in float32 (the
+    weights are cast once) and agree with float64 to float32's precision."""
+    X_in, target, s = _weighted_rows(n=300)
+    arch = make_architecture(6, (5,), 3, "tanh", "logistic", "identity")
+    theta = _theta(arch)
+    kw = dict(alpha=0.1, sparsity_weight=0.4, sparsity_target=0.2)
+    T, W = weighted_target(target, s)
+    loss0, grad0 = loss_grad(
+        theta, X_in, T, Workspace(arch, 300, np.float64), weights=W, **kw
+    )
+    X32, T32 = X_in.astype(np.float32), target.astype(np.float32)
+    f = BlockedObjective(
+        arch, X32, T32, np.float32, block_rows=64, sample_weight=s, **kw
+    )
+    loss, grad = f(theta)
+    np.testing.assert_allclose(loss, loss0, rtol=1e-5)
+    np.testing.assert_allclose(grad, grad0, rtol=1e-4, atol=1e-5 * np.abs(grad0).max())
+    assert f._pairs[0][0][2].dtype == np.float32

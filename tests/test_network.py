@@ -481,3 +481,22 @@ def test_weighted_moments_equal_repeated_rows_and_fill_missing_at_the_mean():
     np.testing.assert_allclose(got.gram, ref.gram, rtol=1e-11)
     for a, b in zip(principal_axes(got, 3), principal_axes(ref, 3)):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_weighted_masked_moments_in_passes_of_bounded_rows(monkeypatch):
+    """Weighted or masked dense rows are summed PASS_ROWS rows at a time (the
+    temporaries stay that long): the same moments as one pass."""
+    import skae._pca as pca
+
+    rng = np.random.RandomState(5)
+    X = rng.normal(size=(23, 4))
+    X[rng.uniform(size=X.shape) < 0.2] = np.nan
+    s = rng.uniform(0, 2, size=23)
+    for weights in (None, s):
+        whole = pca.moments(X, weights).filled()
+        monkeypatch.setattr(pca, "PASS_ROWS", 5)
+        parts = pca.moments(X, weights).filled()
+        monkeypatch.undo()
+        for a, b in [(whole.sums, parts.sums), (whole.gram, parts.gram)]:
+            np.testing.assert_allclose(a, b, rtol=1e-12)
+        assert whole.count == pytest.approx(parts.count, rel=1e-14)
