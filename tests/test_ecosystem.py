@@ -147,7 +147,8 @@ def test_grid_search_with_downstream_classifier(digits):
     assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
     # 16 codes carry more of the digit than 2
     assert grid.best_params_["ae__n_components"] == 16
-    assert grid.score(X, y) > 0.8
+    # measured 0.9975 (399 of the 400 rows); bound 0.95
+    assert grid.score(X, y) > 0.95
 
 
 @QUIET
