@@ -128,6 +128,7 @@ def test_gaussian_denoising_refuses_sparse_in_tags():
 
 
 # --------------------------------------------------------- meta-estimators
+@pytest.mark.slow
 @QUIET
 def test_grid_search_with_downstream_classifier(digits):
     X, y = digits
@@ -151,6 +152,7 @@ def test_grid_search_with_downstream_classifier(digits):
     assert grid.score(X, y) > 0.95
 
 
+@pytest.mark.slow
 @QUIET
 def test_grid_search_unsupervised_uses_score(digits):
     X, _ = digits
@@ -165,6 +167,7 @@ def test_grid_search_unsupervised_uses_score(digits):
     assert grid.best_score_ == pytest.approx(scores.max())
 
 
+@pytest.mark.slow
 @QUIET
 def test_column_transformer_and_cross_validate(digits):
     pd = pytest.importorskip("pandas")

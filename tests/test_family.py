@@ -75,6 +75,7 @@ def test_linear_autoencoder_equals_pca_in_float32(digits_standardized):
     assert -ae.score(X) == pytest.approx(pca_err, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_deep_autoencoder_beats_pca_on_held_out_digits(digits_split):
     """Measured (int branch, defaults: PCA start, L-BFGS, held-out early
     stopping): 0.40x PCA's held-out error, stopped by early stopping at 186
@@ -104,6 +105,7 @@ def noisy_digits():
     return X_tr, X_te, noisy_tr, noisy_te
 
 
+@pytest.mark.slow
 @QUIET
 def test_denoising_autoencoder_beats_pca_and_plain_autoencoder(noisy_digits):
     X_tr, X_te, noisy_tr, noisy_te = noisy_digits
@@ -242,6 +244,7 @@ def test_sparse_autoencoder_reaches_target_activation_and_learns_edges(
 
 
 # -------------------------------------------------------- tied and stacked
+@pytest.mark.slow
 @QUIET
 def test_tied_weights_halve_the_parameters_and_stay_tied(digits_unit):
     X = digits_unit[:300]
@@ -256,6 +259,7 @@ def test_tied_weights_halve_the_parameters_and_stay_tied(digits_unit):
     assert sum(W.size for W in tied.coefs_[:2]) == n_free // 2
 
 
+@pytest.mark.slow
 @QUIET
 def test_stacked_autoencoder_beats_pca_by_40_percent(digits_split):
     """Greedy pretraining, then 300 iterations of fine-tuning on every row:
@@ -278,6 +282,7 @@ def test_stacked_autoencoder_beats_pca_by_40_percent(digits_split):
     assert ratio <= 0.6, ratio  # measured 0.51, bound 0.6 = 1.18x
 
 
+@pytest.mark.slow
 @QUIET
 def test_greedy_pretraining_starts_closer_than_random(digits_split):
     X_tr = digits_split[0]
@@ -303,6 +308,7 @@ PURE_NOISE_ESTIMATORS = [
 ]
 
 
+@pytest.mark.slow
 @QUIET
 @pytest.mark.parametrize("estimator", PURE_NOISE_ESTIMATORS, ids=lambda e: repr(e))
 def test_no_autoencoder_beats_pca_on_pure_noise(estimator):
@@ -339,6 +345,7 @@ COMBINATIONS = [
 ]
 
 
+@pytest.mark.slow
 @QUIET
 @pytest.mark.parametrize("params", COMBINATIONS)
 def test_variants_combine_and_lower_their_objective(params, digits_unit):
