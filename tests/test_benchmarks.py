@@ -153,6 +153,7 @@ def test_bench_torch_without_torch(in_process):
     assert [r["threads"] for r in rows] == ["default"] * 2 + ["1"] * 2
 
 
+@pytest.mark.slow
 def test_bench_torch(in_process):
     pytest.importorskip("torch")
     from benchmarks import bench_torch

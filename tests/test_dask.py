@@ -107,6 +107,7 @@ class PerChunkNoise(ArrayData):
 SMALL = dict(hidden_layer_sizes=(6,), max_iter=25, tol=0.0, random_state=0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "make",
     [
@@ -130,6 +131,7 @@ def test_cluster_fit_equals_in_memory_fit(client, data, make):
     _assert_same_params(est, ref)
 
 
+@pytest.mark.slow
 def test_float32_dask_fit_stays_float32(client, data):
     X = data.astype(np.float32)
     ref = _fit(AutoencoderTransformer(3, **SMALL), X)
@@ -204,6 +206,7 @@ def test_denoising_result_does_not_depend_on_where_chunks_run(client, data):
     assert not np.allclose(on_cluster.coefs_[0], in_memory.coefs_[0])
 
 
+@pytest.mark.slow
 def test_transform_family_is_lazy_and_equals_in_memory(client, data):
     X = data
     Xd = da.from_array(X, chunks=CHUNK)
@@ -238,6 +241,7 @@ def test_transform_family_is_lazy_and_equals_in_memory(client, data):
         est.inverse_transform(Xd[:, :5])
 
 
+@pytest.mark.slow
 def test_lazy_input_is_never_gathered_and_chunks_are_rechunked(client, data):
     # a lazily generated array with column chunks and integer dtype
     Xd = (da.from_array(data, chunks=(CHUNK, 3)) * 100).astype(np.int64)
@@ -248,6 +252,7 @@ def test_lazy_input_is_never_gathered_and_chunks_are_rechunked(client, data):
     assert est.coefs_[0].dtype == np.float64
 
 
+@pytest.mark.slow
 def test_warm_start_continues_on_dask(client, data):
     Xd = da.from_array(data, chunks=CHUNK)
     kw = dict(SMALL, max_iter=12)
@@ -258,6 +263,7 @@ def test_warm_start_continues_on_dask(client, data):
     _assert_same_params(est, ref, rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.slow
 def test_early_stopping_holds_out_the_same_rows_as_in_memory(client, data):
     def make():
         return AutoencoderTransformer(
@@ -282,6 +288,7 @@ def test_early_stopping_holds_out_the_same_rows_as_in_memory(client, data):
         make().set_params(validation_fraction=0.001).fit(da.ones((20, 3), chunks=5))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("Estimator", [AutoencoderTransformer, DenoisingAutoencoder])
 def test_greedy_pretraining_equals_in_memory(client, data, Estimator):
     kw = dict(
@@ -322,6 +329,7 @@ def test_invalid_input_raises():
         est.fit(da.ones(10, chunks=5))
 
 
+@pytest.mark.slow
 def test_grid_search_under_joblib_dask_backend(client, data):
     X = data[:300]
     grid = {"n_components": [2, 4]}
@@ -355,6 +363,7 @@ def test_dask_array_streams_chunk_by_chunk(stream):
         assert_allclose(A, B, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.slow
 def test_benchmark_smoke():
     """benchmarks/bench_dask.py runs end to end at a tiny size."""
     from benchmarks.bench_dask import run
@@ -378,6 +387,7 @@ def test_benchmark_smoke():
 ADAM = dict(hidden_layer_sizes=(6,), solver="adam", batch_size=40, max_iter=6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "make",
     [
@@ -419,6 +429,7 @@ def test_adam_equals_in_memory_fit_for_the_same_chunks_and_seed(client, data, ma
     assert not np.allclose(est.loss_curve_, in_memory.loss_curve_)
 
 
+@pytest.mark.slow
 def test_worker_lost_mid_fit_gives_the_undisturbed_result():
     """A worker of a 2-worker cluster closed during the fit (from the
     callback, at iteration 3) loses the persisted chunks it held; the
@@ -458,6 +469,7 @@ def test_worker_lost_mid_fit_gives_the_undisturbed_result():
     _assert_same_params(disturbed, undisturbed, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.slow
 def test_dask_and_in_memory_make_the_same_promises(client, data):
     """Issue 16 item 3, as far as the shared inference path and callback
     adapter reach: the callback's estimator knows n_features_in_ on a first

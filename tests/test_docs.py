@@ -161,6 +161,7 @@ def test_cli_page_lists_every_option_of_the_parser():
         assert body, f"{signature}: no description"
 
 
+@pytest.mark.slow
 def test_sphinx_build_with_warnings_as_errors(tmp_path):
     """Build the site from a copy of docs/ and examples/, gallery included."""
     for module in ["sphinx", "numpydoc", "sphinx_gallery", "pydata_sphinx_theme"]:

@@ -128,6 +128,7 @@ def test_gaussian_denoising_refuses_sparse_in_tags():
 
 
 # --------------------------------------------------------- meta-estimators
+@pytest.mark.slow
 @QUIET
 def test_grid_search_with_downstream_classifier(digits):
     X, y = digits
@@ -147,9 +148,11 @@ def test_grid_search_with_downstream_classifier(digits):
     assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
     # 16 codes carry more of the digit than 2
     assert grid.best_params_["ae__n_components"] == 16
-    assert grid.score(X, y) > 0.8
+    # measured 0.9975 (399 of the 400 rows); bound 0.95
+    assert grid.score(X, y) > 0.95
 
 
+@pytest.mark.slow
 @QUIET
 def test_grid_search_unsupervised_uses_score(digits):
     X, _ = digits
@@ -164,6 +167,7 @@ def test_grid_search_unsupervised_uses_score(digits):
     assert grid.best_score_ == pytest.approx(scores.max())
 
 
+@pytest.mark.slow
 @QUIET
 def test_column_transformer_and_cross_validate(digits):
     pd = pytest.importorskip("pandas")

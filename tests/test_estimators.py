@@ -269,6 +269,7 @@ def test_same_random_state_same_threads_gives_bit_identical_fits(name, X_small):
     np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 @QUIET
 @pytest.mark.parametrize(
     "name", ["plain", "deep-greedy-tied", "gaussian", "masking", "sparse"]

@@ -49,12 +49,14 @@ def test_linear_autoencoder_equals_pca(digits_standardized, k):
     ae = _linear(k).fit(X)
     pca = PCA(k).fit(X)
     ae_err, pca_err = -ae.score(X), pca_error(pca, X)
-    assert ae_err == pytest.approx(pca_err, rel=1e-3)
+    # measured: equal to 2e-16 relative (the PCA start is exact and L-BFGS
+    # stays there); the tolerance, 1e-9, is rounding, not a quality margin
+    assert ae_err == pytest.approx(pca_err, rel=1e-9)
     # the code spans PCA's subspace: reconstructions live in the decoder's row
     # space (the encoder may add directions in which standardized digits are
     # constant, which change nothing)
     angles = subspace_angles(ae.coefs_[1].T, pca.components_.T)
-    assert np.max(angles) < 1e-2
+    assert np.max(angles) < 1e-9  # measured 6e-15 radians
 
 
 def test_linear_autoencoder_equals_pca_in_float32(digits_standardized):
@@ -69,9 +71,11 @@ def test_linear_autoencoder_equals_pca_in_float32(digits_standardized):
     assert ae.coefs_[0].dtype == np.float32
     assert ae.transform(X).dtype == np.float32
     pca_err = pca_error(PCA(8).fit(X.astype(np.float64)), X.astype(np.float64))
-    assert -ae.score(X) == pytest.approx(pca_err, rel=5e-3)
+    # measured 2e-9 relative; float32 rounding over 64 features allows 1e-5
+    assert -ae.score(X) == pytest.approx(pca_err, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_deep_autoencoder_beats_pca_on_held_out_digits(digits_split):
     """Measured (int branch, defaults: PCA start, L-BFGS, held-out early
     stopping): 0.40x PCA's held-out error, stopped by early stopping at 186
@@ -101,6 +105,7 @@ def noisy_digits():
     return X_tr, X_te, noisy_tr, noisy_te
 
 
+@pytest.mark.slow
 @QUIET
 def test_denoising_autoencoder_beats_pca_and_plain_autoencoder(noisy_digits):
     X_tr, X_te, noisy_tr, noisy_te = noisy_digits
@@ -122,10 +127,13 @@ def test_denoising_autoencoder_beats_pca_and_plain_autoencoder(noisy_digits):
     plain = AutoencoderTransformer(**shape).fit(noisy_tr)
     plain_psnr = psnr(plain.reconstruct(noisy_te), X_te)
 
-    assert dae_psnr >= best_pca + 2.0, (dae_psnr, best_pca)
-    assert dae_psnr > plain_psnr, (dae_psnr, plain_psnr)
+    # Measured (PSNR gains in dB): 2.79 over the best PCA, 2.04 over the plain
+    # autoencoder trained on noisy rows, 6.22 over the noisy input itself.
+    # Bounds: each measured gain / 1.3.
+    assert dae_psnr >= best_pca + 2.1, (dae_psnr, best_pca)
+    assert dae_psnr >= plain_psnr + 1.5, (dae_psnr, plain_psnr)
     # and it really denoises: better than the noisy input itself
-    assert dae_psnr > psnr(noisy_te, X_te) + 4.0
+    assert dae_psnr >= psnr(noisy_te, X_te) + 4.8
 
 
 @QUIET
@@ -210,15 +218,18 @@ def test_sparse_autoencoder_reaches_target_activation_and_learns_edges(
         random_state=0,
     )
     codes = sae.fit_transform(image_patches)
-    assert abs(codes.mean() - rho) <= 0.25 * rho
+    # Measured: every unit's mean activation within 6.1 % of rho (the mean
+    # over units within 0.6 %); bound 8 % = 1.3x, on every unit.
     unit_means = codes.mean(axis=0)
-    assert np.mean(np.abs(unit_means - rho) <= 0.25 * rho) >= 0.9
-    # edge-like filters are spatially smooth, unlike their random start
+    assert np.max(np.abs(unit_means - rho)) <= 0.08 * rho, unit_means
+    # edge-like filters are spatially smooth (measured neighbour correlation
+    # 0.946, bound 0.946 / 1.3), unlike their random start (measured -0.016:
+    # zero give or take 0.02 for 36 random filters)
     filters = sae.coefs_[0].T
-    assert _neighbour_correlation(filters) > 0.6
+    assert _neighbour_correlation(filters) > 0.72
     start = SparseAutoencoder(n_components=36, max_iter=1, random_state=0)
     start.fit(image_patches)
-    assert _neighbour_correlation(start.coefs_[0].T) < 0.3
+    assert abs(_neighbour_correlation(start.coefs_[0].T)) < 0.1
     # and the sparsity penalty is what makes the codes sparse
     dense = SparseAutoencoder(
         n_components=36,
@@ -228,10 +239,12 @@ def test_sparse_autoencoder_reaches_target_activation_and_learns_edges(
         max_iter=100,
         random_state=0,
     ).fit(image_patches)
-    assert dense.transform(image_patches).mean() > 2 * rho
+    # measured 10.0 rho without the penalty; bound 10.0 / 1.3
+    assert dense.transform(image_patches).mean() > 7.7 * rho
 
 
 # -------------------------------------------------------- tied and stacked
+@pytest.mark.slow
 @QUIET
 def test_tied_weights_halve_the_parameters_and_stay_tied(digits_unit):
     X = digits_unit[:300]
@@ -246,6 +259,7 @@ def test_tied_weights_halve_the_parameters_and_stay_tied(digits_unit):
     assert sum(W.size for W in tied.coefs_[:2]) == n_free // 2
 
 
+@pytest.mark.slow
 @QUIET
 def test_stacked_autoencoder_beats_pca_by_40_percent(digits_split):
     """Greedy pretraining, then 300 iterations of fine-tuning on every row:
@@ -265,9 +279,10 @@ def test_stacked_autoencoder_beats_pca_by_40_percent(digits_split):
     ).fit(X_tr)
     assert len(stacked.coefs_) == 6
     ratio = -stacked.score(X_te) / pca_error(PCA(8).fit(X_tr), X_te)
-    assert ratio <= 0.6, ratio
+    assert ratio <= 0.6, ratio  # measured 0.51, bound 0.6 = 1.18x
 
 
+@pytest.mark.slow
 @QUIET
 def test_greedy_pretraining_starts_closer_than_random(digits_split):
     X_tr = digits_split[0]
@@ -280,7 +295,8 @@ def test_greedy_pretraining_starts_closer_than_random(digits_split):
     )
     pre = AutoencoderTransformer(8, pretrain="greedy", pretrain_max_iter=30, **kw)
     rand = AutoencoderTransformer(8, init="random", **kw)
-    assert pre.fit(X_tr).loss_curve_[0] < 0.8 * rand.fit(X_tr).loss_curve_[0]
+    # measured 0.59 of the random start's loss, bound 0.77 = 1.3x
+    assert pre.fit(X_tr).loss_curve_[0] < 0.77 * rand.fit(X_tr).loss_curve_[0]
 
 
 # ----------------------------------------------------- noise, combinations
@@ -292,6 +308,7 @@ PURE_NOISE_ESTIMATORS = [
 ]
 
 
+@pytest.mark.slow
 @QUIET
 @pytest.mark.parametrize("estimator", PURE_NOISE_ESTIMATORS, ids=lambda e: repr(e))
 def test_no_autoencoder_beats_pca_on_pure_noise(estimator):
@@ -299,6 +316,8 @@ def test_no_autoencoder_beats_pca_on_pure_noise(estimator):
     X_tr, X_te = rng.standard_normal((600, 20)), rng.standard_normal((600, 20))
     estimator.set_params(max_iter=200, random_state=0).fit(X_tr)
     pca_err = pca_error(PCA(5).fit(X_tr), X_te)
+    # measured 1.000, 0.984 (greedy), 1.000, 1.011 times PCA's error: no
+    # better than noise allows; bound 0.97, 1.5 % below the lowest
     assert -estimator.score(X_te) >= 0.97 * pca_err
 
 
@@ -326,6 +345,7 @@ COMBINATIONS = [
 ]
 
 
+@pytest.mark.slow
 @QUIET
 @pytest.mark.parametrize("params", COMBINATIONS)
 def test_variants_combine_and_lower_their_objective(params, digits_unit):

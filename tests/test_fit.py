@@ -355,7 +355,9 @@ def test_passes_decrease_the_loss(stream, est):
             before = est.score(X)
     assert est.n_iter_ == 8
     assert len(est.loss_curve_) == 8
-    assert est.loss_curve_[-1] < 0.7 * est.loss_curve_[0]
+    # measured 0.25, 0.37 and 0.27 of the first pass's loss (plain, denoising,
+    # sparse); bound 0.48 = 1.3x the highest
+    assert est.loss_curve_[-1] < 0.48 * est.loss_curve_[0]
     assert np.all(np.diff(est.loss_curve_) < 0)
     assert est.score(X) > before
 
@@ -421,7 +423,8 @@ def test_refines_a_fitted_estimator_and_fit_restarts_the_stream(stream):
     assert est._adam_state["t"] == 3 * 20  # Adam steps continue across calls
     assert est.score(X) > after_fit
     # continued from the fitted parameters, not from a fresh initialisation
-    assert np.abs(est.coefs_[0] - coefs[0]).max() < 0.1
+    # (measured: the encoder moved by at most 0.046; bound 0.06 = 1.3x)
+    assert np.abs(est.coefs_[0] - coefs[0]).max() < 0.06
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

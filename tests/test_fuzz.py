@@ -24,6 +24,7 @@ import traceback
 import warnings
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
@@ -241,6 +242,7 @@ _FUZZ = settings(
 )
 
 
+@pytest.mark.slow
 @_FUZZ
 @given(X=datasets(), est=autoencoders())
 @example(X=_BIG32, est=AutoencoderTransformer(hidden_layer_sizes=(3,), max_iter=5))
@@ -249,6 +251,7 @@ def test_fuzz_autoencoder(X, est):
     check_fit_or_clear_error(est, X)
 
 
+@pytest.mark.slow
 @_FUZZ
 @given(X=datasets(), est=denoising_autoencoders())
 @example(X=_BIG32, est=DenoisingAutoencoder(hidden_layer_sizes=(3,), max_iter=5))
@@ -260,6 +263,7 @@ def test_fuzz_denoising(X, est):
     check_fit_or_clear_error(est, X)
 
 
+@pytest.mark.slow
 @_FUZZ
 @given(X=datasets(), est=sparse_autoencoders())
 @example(X=_BIG32, est=SparseAutoencoder(n_components=4, max_iter=5))
@@ -281,12 +285,14 @@ def test_fuzz_sparse(X, est):
     check_fit_or_clear_error(est, X)
 
 
+@pytest.mark.slow
 @_FUZZ
 @given(X=sparse_datasets(), est=sparse_input_estimators())
 def test_fuzz_sparse_input(X, est):
     check_fit_or_clear_error(est, X)
 
 
+@pytest.mark.slow
 @_FUZZ
 @given(
     X=datasets(),
@@ -324,6 +330,7 @@ def _fitted(name, dtype):
     return _FITTED[key]
 
 
+@pytest.mark.slow
 @_FUZZ
 @given(
     Y=datasets(n_features=5),

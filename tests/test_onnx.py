@@ -214,6 +214,7 @@ def test_each_output_option(registered, options, outputs, dtype):
         _assert_close(got[name], expected[name], dtype, name)
 
 
+@pytest.mark.slow
 @needs_onnx
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -351,6 +352,7 @@ def test_register_converters_twice(registered):
     _assert_close(got, estimator.transform(X), np.float32)
 
 
+@pytest.mark.slow
 @needs_onnx
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_deployment_page_examples_run(tmp_path, monkeypatch):

@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SKAE = Path(__file__).resolve().parents[1] / "skae"
 
 
+@pytest.mark.slow
 def test_import_under_python_OO():
     """Docstrings are stripped under -OO: importing and fitting still work."""
     code = (

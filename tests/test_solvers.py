@@ -272,6 +272,7 @@ def test_minimize_adam_budget_callback_interrupt_and_divergence():
 
 
 # ----------------------------------------------------------- on estimators
+@pytest.mark.slow
 def test_adam_and_lbfgs_on_digits_at_their_defaults():
     """Standardized digits, 70/30 split, 8 codes, every other parameter at its
     default (early_stopping="auto": on these 1257 rows, a held-out 10 %; L-BFGS,
