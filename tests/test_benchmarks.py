@@ -226,3 +226,12 @@ def test_bench_outliers(in_process):
     for setup in bench_outliers.SETUPS:
         X_tr, X_te, y_te = bench_outliers.load_setup(setup, 0)
         assert X_tr.shape[1] == X_te.shape[1] and 0 < y_te.mean() <= 0.25
+
+
+def test_bench_kernel_command_line():
+    """The command line parses (its options and the common ones together) and
+    a quick run completes without writing the committed results."""
+    from benchmarks import bench_kernel
+
+    result = bench_kernel.main(["--quick", "--only", "eval", "--contenders", "skae"])
+    assert {r["contender"] for r in result["eval"]} == {"skae"}

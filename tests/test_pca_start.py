@@ -16,7 +16,7 @@ from skae import AutoencoderTransformer, DenoisingAutoencoder, SparseAutoencoder
 from skae._memory import ArrayData
 from skae._network import row_sq_errors
 from skae._optimize import minimize_lbfgs
-from skae._validation import check_params
+from skae._validation import check_params, fold_masks
 
 
 def _pca_error(X, k):
@@ -92,7 +92,12 @@ def test_fit_never_ends_above_its_start(params):
     arch, hyper = _plain(est, X)
     data = ArrayData(X)
     objective = data.objective(arch, alpha=hyper.alpha, beta=0.0, rho=0.05)
-    theta0 = _fit.initial_theta(_fit.Start(), data, arch, hyper, np.random)
+    # the fit's own start: its generator's draws (the branches' first layers,
+    # which weight decay sees) come after the cross-validation folds', if any
+    rng = np.random.RandomState(0)
+    if params["early_stopping"] == "auto":
+        fold_masks(X.shape[0], _fit.N_FOLDS, rng)
+    theta0 = _fit.initial_theta(_fit.Start(), data, arch, hyper, rng)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         state = _fit.fit(data, arch, hyper, rng=np.random.RandomState(0))
