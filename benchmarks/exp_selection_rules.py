@@ -20,12 +20,12 @@ import numpy as np
 
 # full-table rows, as bench_panel's "n" (SMALL = 100 splits the summary)
 N = dict(
-    diabetes=442, breast_cancer=569, wine=178, iris=150, digits=1797, linnerud=20,
+    diabetes=442, breast_cancer=569, wine=178, iris=150, linnerud=20,
     longley=16, stackloss=21, cpunish=17, committee=20, copper=25, scotland=32,
     spector=32, statecrime=51, danish_data=55, elnino=61, heart=69, ccard=72,
     grunfeld=220, macrodata=203, star98=303, anes96=944,
 )
-LARGE = {"fair": 0.468, "randhie": 0.039}  # results/panel.json, holdout path
+LARGE = {"digits": 0.439, "fair": 0.468, "randhie": 0.039}  # panel.json: holdout path
 TOL = 1e-4
 
 
@@ -101,25 +101,46 @@ RULES = {
 }
 
 
-def evaluate(directory, patience, rule, max_folds=None, shared=False):
+def early_exit(folds, c):
+    """The folds run before a sequential exit: after each fold but the last,
+    stop when the best pooled iteration so far beats the start by at most
+    ``c`` standard errors of the paired differences (the start is then kept)."""
+    for j in range(1, len(folds)):
+        E = stack(folds[:j])
+        means = E.mean(axis=1)
+        best = int(np.argmin(means))
+        d = E[0] - E[best]
+        if best == 0 or d.mean() <= c * _se(d):
+            return folds[:j], True
+    return folds, False
+
+
+def evaluate(directory, patience, rule, max_folds=None, shared=False, exit_c=None):
     per_table = {}
     for path in sorted(glob.glob(os.path.join(directory, "*.npz"))):
         z = np.load(path)
         table, seed = os.path.basename(path)[:-4].rsplit("_", 1)
-        folds = [z[f"fold{i}"] for i in range(int(z["n_folds"]))][:max_folds]
+        nf = int(z["n_folds"])
+        folds = [z[f"fold{i}"] for i in range(nf)][:max_folds]
+        stamps = [z[f"fold{i}_t"] for i in range(nf)][:max_folds]
+        tails = [float(z["fold_s"][i]) - float(stamps[i][-1]) for i in range(len(folds))]
         if shared:
             folds = shared_truncate(folds, patience)
         else:
             folds = [truncate(f, patience) for f in folds]
+        exited = False
+        if exit_c is not None:
+            folds, exited = early_exit(folds, exit_c)
         E = stack(folds)
-        t = RULES[rule](E)
+        t = 0 if exited else RULES[rule](E)
         test = z["test"]
         err = test[min(t, len(test) - 1)]
-        per_it_fold = float(z["fold_s"].sum() / max(1, z["fold_it"].sum()))
-        per_it_final = float(z["final_s"] / max(1, int(z["final_it"])))
+        final_t = z["final_t"]
         iters = sum(len(f) - 1 for f in folds)
-        cost = iters * per_it_fold + t * per_it_final
-        per_table.setdefault(table, []).append((err, test[0], t, iters + t, cost))
+        cost = sum(s[len(f) - 1] + tail for f, s, tail in zip(folds, stamps, tails))
+        cost += float(final_t[min(t, len(final_t) - 1)]) if t else 0.0
+        mlp = float(z["mlp_s"])
+        per_table.setdefault(table, []).append((err, test[0], t, iters + t, cost, mlp))
     rows = {}
     for table, rs in per_table.items():
         ratio = np.mean([r[0] for r in rs]) / np.mean([r[1] for r in rs])
@@ -128,6 +149,8 @@ def evaluate(directory, patience, rule, max_folds=None, shared=False):
             chosen=[r[2] for r in rs],
             iters=statistics.median(r[3] for r in rs),
             cost=statistics.median(r[4] for r in rs),
+            time_ratio=statistics.median(r[4] for r in rs)
+            / statistics.median(r[5] for r in rs),
         )
     return rows
 
@@ -146,6 +169,7 @@ def summary(rows):
         large=round(statistics.median(large), 3),
         iters=statistics.median(r["iters"] for r in rows.values()),
         cost_s=round(statistics.median(r["cost"] for r in rows.values()), 3),
+        time_vs_mlp=round(statistics.median(r["time_ratio"] for r in rows.values()), 2),
     )
 
 
@@ -154,16 +178,20 @@ def main(argv=None):
     verbose = "-v" in argv
     dirs = [a for a in argv if a != "-v"]
     for directory in dirs:
-        for patience, shared in [(50, 0), (20, 0), (10, 0), (5, 0), (20, 1), (10, 1), (5, 1)]:
+        modes = [(p, 0, c) for p in (20, 10, 5) for c in (None, 0.0, 1.0)]
+        modes += [(p, 1, None) for p in (20, 10, 5)]
+        for patience, shared, exit_c in modes:
             for rule in RULES:
-                rows = evaluate(directory, patience, rule, shared=bool(shared))
+                rows = evaluate(directory, patience, rule, shared=bool(shared), exit_c=exit_c)
                 s = summary(rows)
-                mode = f"p{patience}" + ("shared" if shared else "")
+                mode = f"p{patience}" + ("shared" if shared else "") + (
+                    "" if exit_c is None else f"_exit{exit_c:g}"
+                )
                 print(os.path.basename(directory), mode, rule, s)
                 if verbose:
                     for t, r in sorted(rows.items(), key=lambda x: x[1]["ratio"]):
                         print(f"    {t:14s} {r['ratio']:.3f} {r['chosen']} "
-                              f"it={r['iters']} cost={r['cost']:.3f}")
+                              f"it={r['iters']} cost={r['cost']:.3f} t/mlp={r['time_ratio']:.2f}")
 
 
 if __name__ == "__main__":
