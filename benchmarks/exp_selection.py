@@ -142,6 +142,9 @@ def main(argv=None):
     args = p.parse_args(argv)
     from threadpoolctl import threadpool_limits
 
+    import scipy.linalg  # noqa: F401  scipy's own BLAS loaded before the limit
+    import sklearn.neural_network  # noqa: F401
+
     from benchmarks._datasets import PANEL
 
     tables = args.tables.split(",") if args.tables else [

@@ -70,9 +70,13 @@ ADAM_MIN_ROWS = 10_000
 #: ``early_stopping="auto"`` cross-validates up to this many rows, and holds
 #: out ``validation_fraction`` of the rows above.
 CV_MAX_ROWS = 1_000
-#: Folds of that cross-validation, and the standard errors an iteration must
-#: beat an earlier one by (:func:`skae._select.choose_iteration`).
-N_FOLDS, SE_FACTOR = 5, 2.0
+#: Folds of that cross-validation; the standard errors by which the best
+#: iteration must beat the start, and within which of the best the earliest
+#: iteration is kept (:func:`skae._select.choose_iteration`); and those by
+#: which, after a fold but the last, the best must beat the start on the rows
+#: validated so far for the next fold to be fitted (else the start is kept).
+#: benchmarks/README.md, "Panel at the new defaults", has the measurements.
+N_FOLDS, SE_FACTOR, NEAR_BEST_SE, NEXT_FOLD_SE = 3, 2.0, 0.5, 1.0
 
 
 @dataclass
@@ -310,11 +314,15 @@ def _cross_validated_iterations(data, arch, hyper, rng, start, name) -> tuple:
     """``(iterations, validation scores)``: how long to train on all of
     ``data``, chosen by K-fold cross-validation from the start (iteration 0)
     on (:func:`skae._select.choose_iteration`). Each fold draws the same
-    starting weights as the final fit (a copy of ``rng``); a
-    ``ConvergenceWarning`` says when every fold ran out of iterations."""
+    starting weights as the final fit (a copy of ``rng``). After each fold
+    but the last, the start is kept (0 iterations) without fitting the
+    remaining folds when no iteration beats it by more than ``NEXT_FOLD_SE``
+    standard errors on the rows validated so far. A ``ConvergenceWarning``
+    says when every fold fitted ran out of iterations."""
     quiet = dataclasses.replace(hyper, verbose=0)
     traces, budget_out = [], 0
-    for held_out in fold_masks(data.n_rows, N_FOLDS, rng):
+    masks = fold_masks(data.n_rows, N_FOLDS, rng)
+    for held_out in masks:
         train, validation = data.split(held_out)
         trace = RowErrorTrace(validation.row_errors(arch))
         early = EarlyStopping(trace, hyper.n_iter_no_change, hyper.tol)
@@ -323,8 +331,13 @@ def _cross_validated_iterations(data, arch, hyper, rng, start, name) -> tuple:
         )[0]
         budget_out += not result.converged and result.stopped_by is None
         traces.append(trace.rows)
-    errors = stack_traces(traces)
-    if budget_out == N_FOLDS:
+        errors = stack_traces(traces)
+        if len(traces) < len(masks) and not choose_iteration(errors, NEXT_FOLD_SE):
+            n_iter = 0  # the start looks unbeatable: the other folds are not fitted
+            break
+    else:
+        n_iter = choose_iteration(errors, SE_FACTOR, NEAR_BEST_SE)
+    if budget_out == len(traces):
         warnings.warn(
             f"{name}: every cross-validation fold ran out of max_iter="
             f"{hyper.max_iter} iterations while the held-out error still fell. "
@@ -332,7 +345,7 @@ def _cross_validated_iterations(data, arch, hyper, rng, start, name) -> tuple:
             ConvergenceWarning,
             stacklevel=4,
         )
-    return choose_iteration(errors, SE_FACTOR), list(-safe_mean(errors, axis=1))
+    return n_iter, list(-safe_mean(errors, axis=1))
 
 
 def fit(
