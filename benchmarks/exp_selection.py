@@ -73,8 +73,15 @@ def record(table, seed, params, n_folds, patience, max_iter, out):
         early = EarlyStopping(timed, patience, hyper.tol)
         t0 = time.perf_counter()
         res = _fit._solve(
-            train, arch, hyper, copy.deepcopy(rng), _fit.Start(), None, early,
-            "fold", False,
+            train,
+            arch,
+            hyper,
+            copy.deepcopy(rng),
+            _fit.Start(),
+            None,
+            early,
+            "fold",
+            False,
         )[0]
         fold_s.append(time.perf_counter() - t0)
         fold_it.append(res.n_iter)
@@ -97,8 +104,13 @@ def record(table, seed, params, n_folds, patience, max_iter, out):
     budget = max(len(f) for f in folds) - 1
     t0 = time.perf_counter()
     res = minimize_lbfgs(
-        fun, theta0, max_iter=max(1, budget), max_fun=hyper.max_fun, tol=hyper.tol,
-        callback=callback, warn=False,
+        fun,
+        theta0,
+        max_iter=max(1, budget),
+        max_fun=hyper.max_fun,
+        tol=hyper.tol,
+        callback=callback,
+        warn=False,
     )
     final_s = time.perf_counter() - t0 - sum(t_test)
     final_t = np.array([0.0] + stamps) - t0
@@ -108,7 +120,9 @@ def record(table, seed, params, n_folds, patience, max_iter, out):
 
     mlp_s = []
     for _ in range(2):
-        mlp = MLPRegressor(hidden_layer_sizes=(100, k, 100), solver="lbfgs", random_state=seed)
+        mlp = MLPRegressor(
+            hidden_layer_sizes=(100, k, 100), solver="lbfgs", random_state=seed
+        )
         t1 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -140,16 +154,21 @@ def main(argv=None):
     p.add_argument("--max-iter", type=int, default=500)
     p.add_argument("--out", default="/tmp/exp")
     args = p.parse_args(argv)
-    from threadpoolctl import threadpool_limits
-
     import scipy.linalg  # noqa: F401  scipy's own BLAS loaded before the limit
     import sklearn.neural_network  # noqa: F401
+    from threadpoolctl import threadpool_limits
 
     from benchmarks._datasets import PANEL
 
-    tables = args.tables.split(",") if args.tables else [
-        t for t in PANEL if t not in ("digits", "fair", "randhie")  # > 1000 train rows
-    ]
+    tables = (
+        args.tables.split(",")
+        if args.tables
+        else [
+            t
+            for t in PANEL
+            if t not in ("digits", "fair", "randhie")  # > 1000 train rows
+        ]
+    )
     with threadpool_limits(1):
         for name, params in args.variants.items():
             out = os.path.join(args.out, f"{name}_k{args.folds}")
@@ -159,8 +178,13 @@ def main(argv=None):
                     if os.path.exists(os.path.join(out, f"{table}_{seed}.npz")):
                         continue
                     r = record(
-                        table, seed, params, args.folds, args.patience,
-                        args.max_iter, out,
+                        table,
+                        seed,
+                        params,
+                        args.folds,
+                        args.patience,
+                        args.max_iter,
+                        out,
                     )
                     print(name, r, flush=True)
 

@@ -20,10 +20,27 @@ import numpy as np
 
 # full-table rows, as bench_panel's "n" (SMALL = 100 splits the summary)
 N = dict(
-    diabetes=442, breast_cancer=569, wine=178, iris=150, linnerud=20,
-    longley=16, stackloss=21, cpunish=17, committee=20, copper=25, scotland=32,
-    spector=32, statecrime=51, danish_data=55, elnino=61, heart=69, ccard=72,
-    grunfeld=220, macrodata=203, star98=303, anes96=944,
+    diabetes=442,
+    breast_cancer=569,
+    wine=178,
+    iris=150,
+    linnerud=20,
+    longley=16,
+    stackloss=21,
+    cpunish=17,
+    committee=20,
+    copper=25,
+    scotland=32,
+    spector=32,
+    statecrime=51,
+    danish_data=55,
+    elnino=61,
+    heart=69,
+    ccard=72,
+    grunfeld=220,
+    macrodata=203,
+    star98=303,
+    anes96=944,
 )
 LARGE = {"digits": 0.439, "fair": 0.468, "randhie": 0.039}  # panel.json: holdout path
 TOL = 1e-4
@@ -123,7 +140,9 @@ def evaluate(directory, patience, rule, max_folds=None, shared=False, exit_c=Non
         nf = int(z["n_folds"])
         folds = [z[f"fold{i}"] for i in range(nf)][:max_folds]
         stamps = [z[f"fold{i}_t"] for i in range(nf)][:max_folds]
-        tails = [float(z["fold_s"][i]) - float(stamps[i][-1]) for i in range(len(folds))]
+        tails = [
+            float(z["fold_s"][i]) - float(stamps[i][-1]) for i in range(len(folds))
+        ]
         if shared:
             folds = shared_truncate(folds, patience)
         else:
@@ -182,16 +201,23 @@ def main(argv=None):
         modes += [(p, 1, None) for p in (20, 10, 5)]
         for patience, shared, exit_c in modes:
             for rule in RULES:
-                rows = evaluate(directory, patience, rule, shared=bool(shared), exit_c=exit_c)
+                rows = evaluate(
+                    directory, patience, rule, shared=bool(shared), exit_c=exit_c
+                )
                 s = summary(rows)
-                mode = f"p{patience}" + ("shared" if shared else "") + (
-                    "" if exit_c is None else f"_exit{exit_c:g}"
+                mode = (
+                    f"p{patience}"
+                    + ("shared" if shared else "")
+                    + ("" if exit_c is None else f"_exit{exit_c:g}")
                 )
                 print(os.path.basename(directory), mode, rule, s)
                 if verbose:
                     for t, r in sorted(rows.items(), key=lambda x: x[1]["ratio"]):
-                        print(f"    {t:14s} {r['ratio']:.3f} {r['chosen']} "
-                              f"it={r['iters']} cost={r['cost']:.3f} t/mlp={r['time_ratio']:.2f}")
+                        print(
+                            f"    {t:14s} {r['ratio']:.3f} {r['chosen']} "
+                            f"it={r['iters']} cost={r['cost']:.3f} "
+                            f"t/mlp={r['time_ratio']:.2f}"
+                        )
 
 
 if __name__ == "__main__":
