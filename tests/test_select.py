@@ -1,4 +1,5 @@
-"""The iteration choice: the one-standard-error rule on paired row errors."""
+"""The iteration choice on paired row errors: a test against the start, then the
+earliest iteration near the best."""
 
 import numpy as np
 
