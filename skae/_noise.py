@@ -39,10 +39,13 @@ def masking(X, level: float, rng, **_):
     Dense input: exactly ``round(level * n_features)`` entries per row, chosen
     uniformly. Sparse input: each stored entry is dropped with probability
     ``level`` (entries already zero stay zero, so the expected fraction of a
-    row's entries that are zero after masking is at least ``level``).
+    row's entries that are zero after masking is at least ``level``). A zero
+    ``level`` draws nothing from ``rng``, for dense and sparse input alike.
     """
     if sp.issparse(X):
         X = X.tocsr(copy=True)
+        if level == 0:
+            return X
         keep = rng.uniform(size=X.nnz) >= level
         X.data *= keep
         X.eliminate_zeros()

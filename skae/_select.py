@@ -18,6 +18,11 @@ benchmarks/README.md, the earliest iteration within two standard errors (the
 rule before) could be an early iterate whose error on new rows was 9% above
 PCA's (grunfeld, 3 folds), while half a standard error kept every table
 within 2.4%.
+
+With sample weights the held-out error is the weighted mean of the rows'
+errors, and the standard error is that of a weighted mean of the paired
+differences, over Kish's effective number of rows ``(sum s)^2 / sum s^2``
+(the unweighted one when the weights are equal; invariant to their scale).
 """
 
 from __future__ import annotations
@@ -30,10 +35,12 @@ from skae._means import safe_mean
 class RowErrorTrace:
     """Wraps a per-row held-out error function ``errors(theta) -> (n,)``:
     each call records the row errors and returns their mean, so it can serve
-    as an early-stopping score; ``rows`` holds one array per call."""
+    as an early-stopping score; ``rows`` holds one array per call. With
+    ``weights`` (one per row) the mean is weighted."""
 
-    def __init__(self, errors, theta0=None):
+    def __init__(self, errors, theta0=None, weights=None):
         self.errors = errors
+        self.weights = weights
         self.rows: list[np.ndarray] = []
         if theta0 is not None:
             self(theta0)
@@ -41,7 +48,7 @@ class RowErrorTrace:
     def __call__(self, theta) -> float:
         r = np.asarray(self.errors(theta), dtype=np.float64)
         self.rows.append(r)
-        return safe_mean(r)
+        return safe_mean(r, weights=self.weights)
 
 
 def stack_traces(traces: list[list[np.ndarray]]) -> np.ndarray:
@@ -52,19 +59,38 @@ def stack_traces(traces: list[list[np.ndarray]]) -> np.ndarray:
 
 
 def choose_iteration(
-    errors: np.ndarray, se_factor: float = 2.0, near: float | None = None
+    errors: np.ndarray,
+    se_factor: float = 2.0,
+    weights=None,
+    near: float | None = None,
 ) -> int:
     """The start (row 0 of ``errors``) if its mean error exceeds the best
     iteration's by at most ``se_factor`` standard errors of the paired per-row
     differences; else the earliest iteration within ``near`` (default:
-    ``se_factor``) standard errors of the best."""
+    ``se_factor``) standard errors of the best. With ``weights`` (one per
+    column), weighted means and standard errors (module docstring)."""
     errors = np.asarray(errors, dtype=np.float64)
-    means = safe_mean(errors, axis=1)
+    means = safe_mean(errors, axis=1, weights=weights)
     best = int(np.argmin(means))
-    n = errors.shape[1]
     for t in range(best):
         diff = errors[t] - errors[best]
-        se = diff.std(ddof=1) / np.sqrt(n) if n > 1 else np.inf
-        if diff.mean() <= (se_factor if t == 0 or near is None else near) * se:
+        mean, se = _mean_and_se(diff, weights)
+        if mean <= (se_factor if t == 0 or near is None else near) * se:
             return t
     return best
+
+
+def _mean_and_se(diff: np.ndarray, weights=None) -> tuple[float, float]:
+    """Mean of ``diff`` and its standard error (``ddof=1``), weighted by
+    ``weights`` over Kish's effective sample size."""
+    if weights is None:
+        n = diff.shape[0]
+        return diff.mean(), diff.std(ddof=1) / np.sqrt(n) if n > 1 else np.inf
+    w = np.asarray(weights, dtype=np.float64)
+    w = w / w.sum()
+    mean = float(w @ diff)
+    n_eff = 1.0 / float(w @ w)
+    if n_eff <= 1:
+        return mean, np.inf
+    var = float(w @ (diff - mean) ** 2) * n_eff / (n_eff - 1)
+    return mean, np.sqrt(var / n_eff)

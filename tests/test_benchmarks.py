@@ -235,3 +235,15 @@ def test_bench_kernel_command_line():
 
     result = bench_kernel.main(["--quick", "--only", "eval", "--contenders", "skae"])
     assert {r["contender"] for r in result["eval"]} == {"skae"}
+
+
+def test_bench_quality_time_skae_contenders():
+    """Each skae contender of the time-to-quality benchmark runs on this
+    checkout (quick digits): the partial_fit one broke silently when
+    partial_fit's hyperparameters moved to the constructor."""
+    from benchmarks import bench_quality_time as bench
+
+    passes = bench.partial_fit_case("digits", 0.3, quick=True)
+    assert passes["n_iter"] >= 1 and len(passes["points"]) >= 1
+    default = bench.skae_case("digits", {}, 0.3, quick=True)
+    assert default["n_iter"] >= 1

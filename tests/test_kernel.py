@@ -1,4 +1,6 @@
-"""The blocked, row-parallel objective and the fused Adam step (skae._kernel)."""
+"""The blocked, row-parallel objective and the fused Adam step (skae._kernel,
+skae._minibatch), the in-memory objective built on them (skae._memory), and
+the memory an in-memory fit allocates (docs/scaling.rst, "Memory")."""
 
 import itertools
 import warnings
@@ -9,6 +11,7 @@ import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
+from skae import AutoencoderTransformer
 from skae._activations import ACTIVATIONS
 from skae._adam import AdamState, adam_step
 from skae._kernel import (
@@ -21,8 +24,11 @@ from skae._kernel import (
 from skae._memory import ArrayData
 from skae._minibatch import BatchGradient
 from skae._network import Workspace, backprop, init_params, loss_grad, make_architecture
+from skae._terms import weighted_target
 
 ACTS = sorted(ACTIVATIONS)
+
+QUIET = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
 def _theta(arch, seed=0):
@@ -142,6 +148,49 @@ def test_blocked_is_bit_identical_across_calls(dtype, n_threads):
         block_rows=64,
     )
     assert g(theta)[0] == first[0] and np.array_equal(g(theta)[1], first[1])
+
+
+@pytest.mark.parametrize("skip", [False, True], ids=["plain", "skip"])
+@pytest.mark.parametrize(
+    "threads, rows", [(1, None), (1, 7), (2, 7)], ids=["one", "blocks", "threads"]
+)
+@pytest.mark.parametrize("reps", [1, 3])
+def test_objective_on_repeated_rows_equals_loss_grad_on_tiled_rows(
+    reps, threads, rows, skip
+):
+    """Issue 16 item 6: the in-memory objective pairs input row ``i + r * n``
+    with clean row ``i`` (never tiled) and runs in row blocks (cut at every
+    copy boundary; a first pass for the sparsity penalty's code mean); it
+    equals :func:`loss_grad` on the tiled target, every evaluation."""
+    from skae._kernel import BlockedObjective
+    from skae._memory import objective as memory_objective
+
+    rng = np.random.RandomState(5)
+    arch = make_architecture(5, (4,), 3, "tanh", "logistic", "identity", skip=skip)
+    target = rng.uniform(size=(30, 5))
+    X_in = np.vstack([target + 0.1 * rng.standard_normal(target.shape)] * reps)
+    penalties = dict(alpha=0.1, sparsity_weight=0.3, sparsity_target=0.1)
+    objectives = [
+        BlockedObjective(
+            arch,
+            X_in,
+            target,
+            np.float64,
+            n_threads=threads,
+            block_rows=rows,
+            **penalties,
+        ),
+        memory_objective(X_in, target, arch, alpha=0.1, beta=0.3, rho=0.1),
+    ]
+    for _ in range(2):  # the cached workspaces are reloaded
+        theta = init_params(arch, rng) + 0.1 * rng.standard_normal(arch.n_params)
+        tiled = np.tile(target, (reps, 1))
+        ws = Workspace(arch, X_in.shape[0], np.float64)
+        ref_loss, ref_grad = loss_grad(theta, X_in, tiled, ws, **penalties)
+        for objective in objectives:
+            loss, grad = objective(theta)
+            np.testing.assert_allclose(loss, ref_loss, rtol=1e-12)
+            np.testing.assert_allclose(grad, ref_grad, rtol=1e-10, atol=1e-13)
 
 
 def test_blas_thread_limit_is_restored():
@@ -321,3 +370,171 @@ def test_small_data_keeps_the_whole_data_objective():
     arch = make_architecture(20, (30,), 4, "tanh", "identity", "identity")
     fun = ArrayData(X).objective(arch, alpha=1e-4, beta=0.0, rho=0.05)
     assert not isinstance(fun, BlockedObjective)
+
+
+@QUIET
+def test_fit_peak_memory_follows_the_documented_model():
+    """Issue 16's memory model (docs/scaling.rst, "Memory"): an L-BFGS fit
+    on 100,000 x 50 float64 with ``hidden_layer_sizes=(100,)`` allocates at
+    most the model's bytes and at most issue 12's 4.5x ``X.nbytes`` (it
+    allocated 9.2x, its workspace holding every row)."""
+    import tracemalloc
+
+    from skae._memory import peak_bytes
+
+    X = np.random.RandomState(0).standard_normal((100_000, 50))
+    est = AutoencoderTransformer(
+        10, hidden_layer_sizes=(100,), solver="lbfgs", max_iter=1, random_state=0
+    )
+    est.fit(X[:300])  # one-time allocations
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    est.fit(X)
+    peak = tracemalloc.get_traced_memory()[1] - before
+    tracemalloc.stop()
+    sizes = [50, *(W.shape[1] for W in est.coefs_)]
+    model = peak_bytes("lbfgs", *X.shape, sizes, X.dtype, validation_fraction=0.1)
+    assert peak <= 1.05 * model, (peak / 2**20, model / 2**20)
+    assert peak <= 4.5 * X.nbytes, peak / X.nbytes
+
+
+# ------------------------------------- sample weights and missing targets
+
+
+def _weighted_rows(n=45, d=6, seed=20, nan=True, weights=True):
+    """``(X_in, target, s)``: a target with NaN (filled by column means in
+    the input) and integer sample weights with zeros."""
+    rng = np.random.RandomState(seed)
+    target = rng.uniform(size=(n, d))
+    if nan:
+        target[rng.uniform(size=(n, d)) < 0.25] = np.nan
+        target[3] = np.nan
+        target[3, 0] = 0.5
+    s = rng.randint(0, 4, size=n).astype(float) if weights else None
+    X_in = np.where(np.isnan(target), np.nanmean(target, axis=0), target)
+    return X_in, target, s
+
+
+@pytest.mark.parametrize("nan, weights", [(True, False), (False, True), (True, True)])
+@pytest.mark.parametrize("reps", [1, 3])
+@pytest.mark.parametrize("n_threads, rows", [(1, None), (1, 7), (3, 5)])
+@pytest.mark.parametrize("skip", [False, True])
+def test_blocked_equals_loss_grad_with_weights_and_nan(
+    nan, weights, reps, n_threads, rows, skip
+):
+    """Blocks (cut at copy boundaries, a target of n rows standing for its
+    ``reps`` copies) with their sliced weights and the global weighted code
+    mean equal one whole-data evaluation on the tiled rows, to 1e-12."""
+    X_in, target, s = _weighted_rows(nan=nan, weights=weights)
+    rng = np.random.RandomState(21)
+    X = np.vstack([X_in + 0.05 * rng.standard_normal(X_in.shape)] * reps)
+    arch = make_architecture(6, (5,), 3, "tanh", "logistic", "identity", skip=skip)
+    kw = dict(alpha=0.2, sparsity_weight=0.8, sparsity_target=0.1)
+    theta = _theta(arch)
+    T, W = weighted_target(
+        np.tile(target, (reps, 1)), None if s is None else np.tile(s, reps)
+    )
+    ws = Workspace(arch, X.shape[0], np.float64)
+    loss0, grad0 = loss_grad(theta, X, T, ws, weights=W, **kw)
+    f = BlockedObjective(
+        arch,
+        X,
+        target,
+        np.float64,
+        n_threads=n_threads,
+        block_rows=rows,
+        sample_weight=s,
+        **kw,
+    )
+    for _ in range(2):  # cached blocks and weights are reused
+        loss, grad = f(theta)
+        np.testing.assert_allclose(loss, loss0, rtol=1e-12)
+        np.testing.assert_allclose(
+            grad, grad0, rtol=1e-12, atol=1e-12 * np.abs(grad0).max()
+        )
+    f.close()
+    assert np.isnan(target).any() == nan  # the caller's target is untouched
+
+
+def test_block_loss_grad_masks_and_weighs_its_chunk():
+    X_in, target, s = _weighted_rows(n=37)
+    arch = make_architecture(6, (5,), 3, "tanh", "logistic", "identity")
+    theta = _theta(arch)
+    ws = Workspace(arch, 37, np.float64)
+    np.copyto(ws.theta, theta)
+    code_mean = np.full(3, 0.3)
+    T, W = weighted_target(target, s)
+    sse0, _ = backprop(X_in, T, ws, 0.7, 0.1, code_mean, W)
+    sse, grad = block_loss_grad(
+        X_in, target, theta, arch, np.float64, 0.7, 0.1, code_mean, 8, sample_weight=s
+    )
+    np.testing.assert_allclose(sse, sse0, rtol=1e-12)
+    np.testing.assert_allclose(grad, ws.grad, rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("nan, weights", [(True, False), (False, True), (True, True)])
+@pytest.mark.parametrize("n_threads, beta", [(1, 0.6), (2, 0.0)])
+def test_adam_batch_covering_every_row_is_the_full_objective(
+    nan, weights, n_threads, beta
+):
+    """BatchGradient divides a batch by its row count times the rows' mean
+    weight: a batch of every row (in any order) is the objective of loss_grad
+    (divided by sum_i s_i), to 1e-12."""
+    X_in, target, s = _weighted_rows(nan=nan, weights=weights)
+    arch = make_architecture(6, (5,), 3, "tanh", "logistic", "identity")
+    kw = dict(alpha=0.3, sparsity_weight=beta, sparsity_target=0.2)
+    theta = _theta(arch)
+    T, W = weighted_target(target, s)
+    loss0, grad0 = loss_grad(
+        theta, X_in, T, Workspace(arch, 45, np.float64), weights=W, **kw
+    )
+    f = BatchGradient(
+        arch, X_in, target, np.float64, 45, n_threads=n_threads, sample_weight=s, **kw
+    )
+    rows = np.random.RandomState(0).permutation(45)
+    loss, grad = f(theta, rows)
+    np.testing.assert_allclose(loss, loss0, rtol=1e-12)
+    np.testing.assert_allclose(grad, grad0, rtol=1e-12, atol=1e-14)
+    f.close()
+
+
+def test_adam_minibatch_objective_is_divided_by_its_expected_weight():
+    """A minibatch: [0.5 sum_b s_i e_i + 0.5 alpha ||W||^2 + S_b beta KL] / (b
+    s_bar), s_bar the rows' mean weight: its mean over a partition of the
+    rows (weighted by the batches' sizes) is the full weighted data term."""
+    X_in, target, s = _weighted_rows(nan=True, weights=True)
+    arch = make_architecture(6, (5,), 3, "tanh", "identity", "identity")
+    theta = _theta(arch)
+    f = BatchGradient(arch, X_in, target, np.float64, 16, sample_weight=s)
+    rows = np.random.RandomState(1).permutation(45)
+    total = sum(len(b) * f(theta, b)[0] for b in np.array_split(rows, 3)) / 45
+    T, W = weighted_target(target, s)
+    full = loss_grad(theta, X_in, T, Workspace(arch, 45, np.float64), weights=W)[0]
+    np.testing.assert_allclose(total, full, rtol=1e-12)
+    b = rows[:10]
+    Tb, Wb = weighted_target(target[b], s[b])
+    ws = Workspace(arch, 10, np.float64)
+    np.copyto(ws.theta, theta)
+    sse, _ = backprop(X_in[b], Tb, ws, weights=Wb)
+    np.testing.assert_allclose(f(theta, b)[0], 0.5 * sse / (10 * s.mean()), rtol=1e-12)
+
+
+def test_weights_and_nan_in_float32():
+    """float32 rows, weights and masks: the passes stay in float32 (the
+    weights are cast once) and agree with float64 to float32's precision."""
+    X_in, target, s = _weighted_rows(n=300)
+    arch = make_architecture(6, (5,), 3, "tanh", "logistic", "identity")
+    theta = _theta(arch)
+    kw = dict(alpha=0.1, sparsity_weight=0.4, sparsity_target=0.2)
+    T, W = weighted_target(target, s)
+    loss0, grad0 = loss_grad(
+        theta, X_in, T, Workspace(arch, 300, np.float64), weights=W, **kw
+    )
+    X32, T32 = X_in.astype(np.float32), target.astype(np.float32)
+    f = BlockedObjective(
+        arch, X32, T32, np.float32, block_rows=64, sample_weight=s, **kw
+    )
+    loss, grad = f(theta)
+    np.testing.assert_allclose(loss, loss0, rtol=1e-5)
+    np.testing.assert_allclose(grad, grad0, rtol=1e-4, atol=1e-5 * np.abs(grad0).max())
+    assert f._pairs[0][0][2].dtype == np.float32
