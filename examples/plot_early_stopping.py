@@ -41,7 +41,9 @@ params = dict(n_components=16, hidden_layer_sizes=(64,), alpha=0.0, random_state
 # %%
 # The same network, trained for 600 iterations, and with early stopping.
 full_errors, early_errors = [], []
-full = AutoencoderTransformer(max_iter=600, callback=recorder(full_errors), **params)
+full = AutoencoderTransformer(
+    max_iter=600, early_stopping=False, callback=recorder(full_errors), **params
+)
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", ConvergenceWarning)
     full.fit(X_train)

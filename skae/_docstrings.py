@@ -96,10 +96,15 @@ learning_rate_init : float, default={learning_rate_init}
         iterations (Adam: epochs); the parameters with the best held-out error
         are kept, the start included (so a PCA start is kept when training
         never beats it on the held-out rows). ``"auto"``: up to 1,000 samples,
-        5-fold cross-validation chooses the number of iterations (0, the
-        start, included) by the one-standard-error rule on the rows' paired
-        errors, and the network is then trained on all samples for that many
-        iterations; above 1,000 samples, as True.""",
+        3-fold cross-validation (each fold stopping as with True) chooses the
+        number of iterations (0, the start, included) from every row's
+        held-out error: the start is kept
+        unless the best iteration beats it by two standard errors of the
+        rows' paired differences, else the earliest iteration within half a
+        standard error of the best; a fold is fitted only while the folds
+        before it show an iteration ahead of the start by a standard error.
+        The network is then trained on all samples for that many iterations.
+        Above 1,000 samples, as True.""",
     "validation_fraction": """validation_fraction : float, default={validation_fraction}
         Fraction of the samples held out when early stopping holds out.""",
     "n_iter_no_change": """n_iter_no_change : int, default={n_iter_no_change}
@@ -166,7 +171,7 @@ ATTRIBUTES_DOC = """
     validation_scores_ : list of float or None
         With early stopping, the held-out score (negative mean squared
         reconstruction error per sample) after each iteration (with
-        cross-validation, the mean over the folds); else None.
+        cross-validation, the mean over the folds fitted); else None.
     best_validation_score_ : float or None
         Held-out score of the kept parameters (the start's, when it was
         kept); None without early stopping.

@@ -75,9 +75,10 @@ ADAM_MIN_ROWS = 10_000
 #: ``early_stopping="auto"`` cross-validates up to this many rows, and holds
 #: out ``validation_fraction`` of the rows above.
 CV_MAX_ROWS = 1_000
-#: Folds of that cross-validation, and the standard errors an iteration must
-#: beat an earlier one by (:func:`skae._select.choose_iteration`).
-N_FOLDS, SE_FACTOR = 5, 2.0
+#: Its folds and standard errors: the best iteration's lead on the start to
+#: train, the margin to the best of the earliest iteration kept, and the lead
+#: to fit the next fold (:func:`_cross_validated_iterations`; benchmarks/README).
+N_FOLDS, SE_FACTOR, NEAR_BEST_SE, NEXT_FOLD_SE = 3, 2.0, 0.5, 1.0
 
 
 @dataclass
@@ -316,11 +317,15 @@ def _cross_validated_iterations(data, arch, hyper, rng, start, name) -> tuple:
     """``(iterations, validation scores)``: how long to train on all of
     ``data``, chosen by K-fold cross-validation from the start (iteration 0)
     on (:func:`skae._select.choose_iteration`). Each fold draws the same
-    starting weights as the final fit (a copy of ``rng``); a
-    ``ConvergenceWarning`` says when every fold ran out of iterations."""
+    starting weights as the final fit (a copy of ``rng``). After each fold
+    but the last, the start is kept (0 iterations) without fitting the
+    remaining folds when no iteration beats it by more than ``NEXT_FOLD_SE``
+    standard errors on the rows validated so far. A ``ConvergenceWarning``
+    says when every fold fitted ran out of iterations."""
     quiet = dataclasses.replace(hyper, verbose=0)
     traces, weights, budget_out = [], [], 0
-    for held_out in fold_masks(data.n_rows, N_FOLDS, rng):
+    masks = fold_masks(data.n_rows, N_FOLDS, rng)
+    for held_out in masks:
         train, validation = data.split(held_out)
         weights.append(validation.weights_in_memory())
         trace = RowErrorTrace(validation.row_errors(arch), weights=weights[-1])
@@ -330,9 +335,14 @@ def _cross_validated_iterations(data, arch, hyper, rng, start, name) -> tuple:
         )[0]
         budget_out += not result.converged and result.stopped_by is None
         traces.append(trace.rows)
-    errors = stack_traces(traces)
-    w = None if weights[0] is None else np.concatenate(weights)
-    if budget_out == N_FOLDS:
+        errors = stack_traces(traces)
+        w = None if weights[0] is None else np.concatenate(weights)
+        if len(traces) < len(masks) and not choose_iteration(errors, NEXT_FOLD_SE, w):
+            n_iter = 0  # the start looks unbeatable: the other folds are not fitted
+            break
+    else:
+        n_iter = choose_iteration(errors, SE_FACTOR, w, near=NEAR_BEST_SE)
+    if budget_out == len(traces):
         warnings.warn(
             f"{name}: every cross-validation fold ran out of max_iter="
             f"{hyper.max_iter} iterations while the held-out error still fell. "
@@ -340,8 +350,7 @@ def _cross_validated_iterations(data, arch, hyper, rng, start, name) -> tuple:
             ConvergenceWarning,
             stacklevel=4,
         )
-    chosen = choose_iteration(errors, SE_FACTOR, w)
-    return chosen, list(-safe_mean(errors, axis=1, weights=w))
+    return n_iter, list(-safe_mean(errors, axis=1, weights=w))
 
 
 def fit(

@@ -224,15 +224,25 @@ def _code_sum(blocks, theta_d: np.ndarray, arch: Architecture) -> np.ndarray:
     return total
 
 
+def blas_libraries(_found=[]) -> list:  # noqa: B006 (the cache)
+    """threadpoolctl's controllers of the loaded BLAS libraries (numpy's and
+    scipy's, loaded with skae), found once: a scan costs 14 ms, more than a
+    small fit's iterations; reading or setting a thread count is a call."""
+    if not _found:
+        from threadpoolctl import ThreadpoolController
+
+        libs = ThreadpoolController().lib_controllers
+        _found.append([lib for lib in libs if lib.user_api == "blas"])
+    return _found[0]
+
+
 def available_threads() -> int:
-    """Threads an evaluation may use: as many as BLAS would use, in
-    threadpoolctl's view of the loaded BLAS libraries (OpenBLAS and MKL default
-    to the cores available to the process, and honour ``OMP_NUM_THREADS``,
+    """Threads an evaluation may use: as many as BLAS would use, read from
+    the loaded BLAS libraries now (OpenBLAS and MKL default to the cores
+    available to the process, and honour ``OMP_NUM_THREADS``,
     ``OPENBLAS_NUM_THREADS`` and an enclosing ``threadpoolctl.threadpool_limits``),
     capped by the CPUs the process may run on: 1 on a 1-core machine."""
-    from threadpoolctl import threadpool_info
-
-    blas = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    blas = [lib.num_threads for lib in blas_libraries()]
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -243,21 +253,11 @@ def available_threads() -> int:
 class BlasOneThread:
     """Hold every BLAS library at one thread inside ``with`` (process-wide).
 
-    The controller is built once (scanning the loaded libraries costs about a
-    millisecond); entering and leaving only calls ``set_num_threads``.
-    """
-
-    _libs = None
+    The libraries are found once (:func:`blas_libraries`); entering and leaving
+    only calls ``set_num_threads``."""
 
     def __enter__(self):
-        if BlasOneThread._libs is None:
-            from threadpoolctl import ThreadpoolController
-
-            ctl = ThreadpoolController()
-            BlasOneThread._libs = [
-                lib for lib in ctl.lib_controllers if lib.user_api == "blas"
-            ]
-        self._old = [(lib, lib.num_threads) for lib in BlasOneThread._libs]
+        self._old = [(lib, lib.num_threads) for lib in blas_libraries()]
         for lib, n in self._old:
             if n != 1:
                 lib.set_num_threads(1)

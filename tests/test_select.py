@@ -1,6 +1,7 @@
-"""The iteration choice (skae._select): the one-standard-error rule on paired
-row errors, which the fit pipeline applies to cross-validated traces
-(``early_stopping="auto"`` on small data, ``test_fit.py``)."""
+"""The iteration choice (skae._select) on paired row errors: a test against
+the start, then the earliest iteration near the best, which the fit pipeline
+applies to cross-validated traces (``early_stopping="auto"`` on small data,
+``test_fit.py``)."""
 
 import numpy as np
 import pytest
@@ -44,6 +45,21 @@ def test_traces_pad_folds_that_stopped_early():
     np.testing.assert_array_equal(E, [[1, 2, 3], [0.5, 1, 2], [0.5, 1, 1]])
     trace = RowErrorTrace(lambda t: np.array([t, 2 * t]), theta0=1.0)
     assert trace(2.0) == 3.0 and len(trace.rows) == 2
+
+
+def test_past_the_start_the_earliest_near_the_best_is_kept():
+    rng = np.random.RandomState(2)
+    base = rng.uniform(1, 2, size=400)
+    noise = rng.normal(0, 0.05, size=400)
+    noise -= noise.mean()  # standard error of the differences: about 0.0025
+    # iteration 1 beats the start clearly but trails the best by about one
+    # standard error of the paired differences; iteration 2 is the best
+    errors = np.vstack([base, 0.6 * base + noise + 0.0025, 0.6 * base])
+    assert choose_iteration(errors, se_factor=2.0) == 1
+    assert choose_iteration(errors, se_factor=2.0, near=0.5) == 2
+    # the test against the start still uses se_factor
+    flat = np.vstack([base, base - 0.001 + noise])
+    assert choose_iteration(flat, se_factor=2.0, near=0.0) == 0
 
 
 def test_weighted_choice_zero_weight_is_a_dropped_row_and_scale_is_free():

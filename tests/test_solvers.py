@@ -284,6 +284,15 @@ def test_adam_and_lbfgs_on_digits_at_their_defaults():
     10's "within 10 %" does not hold at the defaults (it was 1.12 with the
     old defaults, 500 iterations each and no early stopping). The bound
     below, 1.2, is the measured ratio with a 5 % margin.
+
+    Changes to Adam's defaults tried against it (panel branch, one thread,
+    random_state=0; L-BFGS 16.05): learning_rate_init=2e-3 18.67,
+    batch_size=64 18.42, n_iter_no_change=50 18.37 (the same best epoch), and
+    an L-BFGS polish from Adam's result with the same held-out rows 18.36 (no
+    held-out gain within 22 iterations), as a further stage at
+    learning_rate_init=1e-4 then 1e-5 (18.36): Adam settles in a different
+    minimum, which no stopping or step-size default reaches past; with
+    random_state=1 the ratio is 1.06 (15.34 against 14.46).
     """
     X = load_digits().data
     X_tr, X_te = train_test_split(X, test_size=0.3, random_state=0)
