@@ -53,9 +53,10 @@ import numpy as np
 from benchmarks._common import (
     add_common_args,
     apply_common_args,
-    markdown_table,
+    finish_main,
     quiet_fit,
     run_child,
+    start_recording,
 )
 
 SETUPS = ("digits 0", "digits 8", "breast_cancer", "wine", "iris", "digits corrupted")
@@ -222,16 +223,26 @@ def main(argv=None):
     add_common_args(parser)
     args = parser.parse_args(argv)
     apply_common_args(args)
+    record = start_recording("outliers", argv)
     if args.quick:
         rows = run(setups=("wine",), contenders=("skae", "iforest", "lof"), seeds=(0,))
     else:
         rows = run()
-    print("## Outlier detection: ROC AUC, average precision, fit time\n")
-    print(markdown_table(rows, COLUMNS))
-    print()
-    print(markdown_table(summary(rows), list(summary(rows)[0])))
-    if os.path.exists("/proc/loadavg"):
-        print(f"\nload average: {open('/proc/loadavg').read().split()[:3]}")
+    tables = [
+        {"caption": "", "columns": COLUMNS, "rows": rows},
+        {
+            "caption": "Medians over the setups",
+            "columns": list(summary(rows)[0]),
+            "rows": summary(rows),
+        },
+    ]
+    finish_main(
+        record,
+        args,
+        "Outlier detection: ROC AUC, average precision, fit time",
+        tables,
+        raw=rows,
+    )
     return rows
 
 

@@ -169,7 +169,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseAutoencoder):
         tied_weights=False,
         pretrain=None,
         pretrain_max_iter=100,
-        init="pca",
+        init="random",
         solver="auto",
         max_iter=500,
         tol=1e-4,
