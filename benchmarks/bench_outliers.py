@@ -22,8 +22,8 @@ changed, to check that change on data it was not chosen on:
 
 - ``digits 3`` and ``digits 9``: as ``digits 0``, with the 3s or the 9s
   (two digits that resemble others) as the inliers;
-- ``wine 1``: cultivar 2 (class 1, the most spread-out of the three) is the
-  inlier, cultivars 1 and 3 the outliers.
+- ``wine 1``: cultivar 2 (class 1) is the inlier, cultivars 1 and 3 the
+  outliers.
 
 Protocol (novelty detection, the same for every contender and seed): the
 inliers are split 70/30 by the seed; each detector is fitted on the 70 %
