@@ -224,7 +224,7 @@ def test_bench_outliers(in_process):
         seeds=(0,),
     )
     _check_rows(rows, bench_outliers.COLUMNS, 6, ["roc_auc", "fit_s"])
-    for setup in bench_outliers.SETUPS:
+    for setup in bench_outliers.SETUPS + bench_outliers.EXTRA_SETUPS:
         X_tr, X_te, y_te = bench_outliers.load_setup(setup, 0)
         assert X_tr.shape[1] == X_te.shape[1] and 0 < y_te.mean() <= 0.25
 
