@@ -38,11 +38,10 @@ from functools import partial
 import numpy as np
 from sklearn.utils import gen_batches
 
-from skae._inference import apply as apply_in_memory
-from skae._inference import block_rows, n_outputs, working_memory_bytes
+from skae._inference import block_rows, working_memory_bytes
 from skae._kernel import _code_sum, block_loss_grad
-from skae._means import combine_means, mean_parts
 from skae._memory import TrainingRows
+from skae._missing import empty_columns_error, empty_rows_error, filled
 from skae._network import (
     _sq_norm,
     kl_sparsity,
@@ -50,7 +49,7 @@ from skae._network import (
     row_sq_errors,
 )
 from skae._pca import FAN_IN, moments, tree_sum
-from skae._validation import check_value_magnitude, check_width
+from skae._validation import check_value_magnitude
 
 #: Fan-in of the tree reduction of chunk results (as :func:`skae._pca.tree_sum`).
 _SPLIT_EVERY = FAN_IN
@@ -98,11 +97,13 @@ def _on_distributed(X) -> bool:
     return type(owner).__name__ == "Client"
 
 
-def training_data(X) -> DaskData:
+def training_data(X, fill=None) -> DaskData:
     """The checks of :func:`skae._validation.check_training_data`, made on
-    the workers; the data persisted there under a distributed client."""
+    the workers in one pass; the data persisted there under a distributed
+    client. Missing entries (NaN) are filled lazily, chunk by chunk, with
+    ``fill`` (a continued fit's ``fill_values_``; by default the column means
+    of the observed entries) in the network input; the target keeps them."""
     import dask
-    import dask.array as da
 
     X = as_dask_matrix(X)
     n, d = X.shape
@@ -115,24 +116,54 @@ def training_data(X) -> DaskData:
     persist = _on_distributed(X)
     if persist:
         X = X.persist()
-    sums = [dask.delayed(_column_sums)(b) for b in X.to_delayed().ravel()]
-    finite, low, high, sums = dask.compute(da.isfinite(X).all(), X.min(), X.max(), sums)
-    if not finite:
-        raise ValueError("Input X contains NaN or infinity.")
+    stats = dask.compute(
+        *[dask.delayed(_column_stats)(b) for b in X.to_delayed().ravel()]
+    )
+    if any(s["inf"] for s in stats):
+        raise ValueError("Input X contains infinity.")
+    starts = np.concatenate([[0], np.cumsum(X.chunks[0])[:-1]])
+    empty = np.concatenate([s["empty_rows"] + a for s, a in zip(stats, starts)])
+    if len(empty):
+        raise empty_rows_error(empty, "their reconstruction error is undefined")
+    counts = np.sum([s["counts"] for s in stats], axis=0)
+    if fill is None and not counts.all():
+        raise empty_columns_error(np.flatnonzero(counts == 0))
+    low = np.fmin.reduce([s["low"] for s in stats], axis=None)
+    high = np.fmax.reduce([s["high"] for s in stats], axis=None)
     check_value_magnitude(max(abs(float(low)), abs(float(high))), X.dtype, d)
     # the magnitude check bounds the values, so the sums were finite
-    return DaskData(X, persist=persist, mean=np.sum(sums, axis=0) / n)
+    mean = np.sum([s["sums"] for s in stats], axis=0) / np.maximum(counts, 1)
+    if counts.sum() == n * d:
+        return DaskData(X, persist=persist, mean=mean)
+    values = (mean if fill is None else np.asarray(fill)).astype(X.dtype)
+    kernel = partial(filled, values=values)
+    X_in = X.map_blocks(kernel, dtype=X.dtype, meta=np.empty((0, 0), X.dtype))
+    X_in = X_in.persist() if persist else X_in
+    return DaskData(X_in, X, persist=persist, mean=mean)
 
 
 # --------------------------------------------------------------- chunk tasks
 # Module-level functions: what the workers run, one call per row chunk.
 
 
-def _column_sums(block) -> np.ndarray:
-    """Float64 column sums of one chunk; an overflow is left to the
+def _column_stats(block) -> dict:
+    """One chunk's share of :func:`training_data`'s checks: whether it holds
+    inf, its rows without an observed value (chunk-local), and per column
+    the observed entries' float64 sums, counts, minimum and maximum (NaN
+    where a column has none here). An overflow of the sums is left to the
     magnitude check that follows, not reported as a warning here."""
+    B = np.asarray(block)
+    observed = ~np.isnan(B)
     with np.errstate(over="ignore", invalid="ignore"):
-        return np.asarray(block).sum(axis=0, dtype=np.float64)
+        sums = np.where(observed, B, 0).sum(axis=0, dtype=np.float64)
+    return {
+        "inf": bool(np.isinf(B).any()),
+        "empty_rows": np.flatnonzero(~observed.any(axis=1)),
+        "counts": observed.sum(axis=0),
+        "sums": sums,
+        "low": np.fmin.reduce(B, axis=0),
+        "high": np.fmax.reduce(B, axis=0),
+    }
 
 
 def _chunk_loss_grad(X_in, target, theta, arch, dtype, beta, rho, code_mean, budget):
@@ -398,47 +429,3 @@ class DaskData(TrainingRows):
         where BLAS rounds differently than on the same rows in memory)."""
         for block in self.target.to_delayed().ravel():
             yield np.require(block.compute(), requirements=["C", "A"])
-
-
-# ------------------------------------------------------------------ inference
-
-
-def _apply_block(B, *, method, network, name, input_name, budget):
-    B = np.asarray(B)
-    if not np.isfinite(B).all():
-        raise ValueError(f"Input {input_name} contains NaN or infinity.")
-    return apply_in_memory(B, method, network, name, budget)
-
-
-def apply(X, method: str, network, n_features_in: int, name: str):
-    """``method`` of the fitted ``network`` as a lazy dask array, one task per
-    row chunk, each evaluated by :func:`skae._inference.apply`."""
-    inverse = method == "inverse_transform"
-    input_name = "codes" if inverse else "X"
-    X = as_dask_matrix(X, input_name)
-    expected = n_outputs(network[0], "transform") if inverse else n_features_in
-    check_width(X.shape[1], expected, input_name, name)
-    func = partial(
-        _apply_block,
-        method=method,
-        network=network,
-        name=name,
-        input_name=input_name,
-        budget=working_memory_bytes(),
-    )
-    dtype = X.dtype
-    n_out = n_outputs(network[0], method)
-    if n_out is None:
-        return X.map_blocks(func, drop_axis=1, dtype=dtype, meta=np.empty((0,), dtype))
-    return X.map_blocks(
-        func, chunks=(X.chunks[0], (n_out,)), dtype=dtype, meta=np.empty((0, 0), dtype)
-    )
-
-
-def mean(values) -> float:
-    """The mean of a 1-D dask array, per chunk then combined, without the
-    overflow a plain sum of large values has (:func:`skae._means.safe_mean`)."""
-    import dask
-
-    parts = [dask.delayed(mean_parts)(b) for b in values.to_delayed().ravel()]
-    return combine_means(dask.compute(*parts))
