@@ -6,6 +6,7 @@ their combinations, with small networks so the checks stay fast.
 """
 
 from skae import (
+    AutoencoderImputer,
     AutoencoderOutlierDetector,
     AutoencoderTransformer,
     DenoisingAutoencoder,
@@ -66,4 +67,23 @@ ESTIMATORS = [
         **SMALL,
     ),
     AutoencoderOutlierDetector(hidden_layer_sizes=(6,), solver="adam", **SMALL),
+]
+
+#: Imputers: scikit-learn's common checks, not the autoencoder tests (their
+#: ``transform`` returns the imputed input, and they have no ONNX export).
+IMPUTERS = [
+    AutoencoderImputer(hidden_layer_sizes=(6,), **SMALL),
+    AutoencoderImputer(
+        n_components=2,
+        hidden_layer_sizes=(),
+        add_indicator=True,
+        fill_rounds=2,
+        **SMALL,
+    ),
+    AutoencoderImputer(
+        hidden_layer_sizes=(6,),
+        solver="adam",
+        keep_empty_features=True,
+        **SMALL,
+    ),
 ]
