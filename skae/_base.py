@@ -24,7 +24,7 @@ from sklearn.base import (
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from skae import _dask, _fit
+from skae import _dask, _dask_io, _fit
 from skae._activations import ACTIVATIONS
 from skae._adam import AdamState
 from skae._memory import ArrayData
@@ -166,7 +166,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
             if continuing:
                 X = _dask.as_dask_matrix(X)
                 check_width(X.shape[1], self.n_features_in_, "X", name)
-            data = _dask.training_data(X, fill)
+            data = _dask_io.training_data(X, fill)
             if fill is None:
                 fill = data.column_mean().astype(data.dtype)
         else:

@@ -41,7 +41,6 @@ from sklearn.utils import gen_batches
 from skae._inference import block_rows, working_memory_bytes
 from skae._kernel import _code_sum, block_loss_grad
 from skae._memory import TrainingRows
-from skae._missing import empty_columns_error, empty_rows_error, filled
 from skae._network import (
     _sq_norm,
     kl_sparsity,
@@ -49,7 +48,6 @@ from skae._network import (
     row_sq_errors,
 )
 from skae._pca import FAN_IN, moments, tree_sum
-from skae._validation import check_value_magnitude
 
 #: Fan-in of the tree reduction of chunk results (as :func:`skae._pca.tree_sum`).
 _SPLIT_EVERY = FAN_IN
@@ -97,73 +95,8 @@ def _on_distributed(X) -> bool:
     return type(owner).__name__ == "Client"
 
 
-def training_data(X, fill=None) -> DaskData:
-    """The checks of :func:`skae._validation.check_training_data`, made on
-    the workers in one pass; the data persisted there under a distributed
-    client. Missing entries (NaN) are filled lazily, chunk by chunk, with
-    ``fill`` (a continued fit's ``fill_values_``; by default the column means
-    of the observed entries) in the network input; the target keeps them."""
-    import dask
-
-    X = as_dask_matrix(X)
-    n, d = X.shape
-    if n < 2 or d < 1:
-        what = f"{n} sample(s)" if n < 2 else "0 feature(s)"
-        raise ValueError(
-            f"Found array with {what} (shape={X.shape}) while a minimum of "
-            f"{2 if n < 2 else 1} is required."
-        )
-    persist = _on_distributed(X)
-    if persist:
-        X = X.persist()
-    stats = dask.compute(
-        *[dask.delayed(_column_stats)(b) for b in X.to_delayed().ravel()]
-    )
-    if any(s["inf"] for s in stats):
-        raise ValueError("Input X contains infinity.")
-    starts = np.concatenate([[0], np.cumsum(X.chunks[0])[:-1]])
-    empty = np.concatenate([s["empty_rows"] + a for s, a in zip(stats, starts)])
-    if len(empty):
-        raise empty_rows_error(empty, "their reconstruction error is undefined")
-    counts = np.sum([s["counts"] for s in stats], axis=0)
-    if fill is None and not counts.all():
-        raise empty_columns_error(np.flatnonzero(counts == 0))
-    low = np.fmin.reduce([s["low"] for s in stats], axis=None)
-    high = np.fmax.reduce([s["high"] for s in stats], axis=None)
-    check_value_magnitude(max(abs(float(low)), abs(float(high))), X.dtype, d)
-    # the magnitude check bounds the values, so the sums were finite
-    mean = np.sum([s["sums"] for s in stats], axis=0) / np.maximum(counts, 1)
-    if counts.sum() == n * d:
-        return DaskData(X, persist=persist, mean=mean)
-    values = (mean if fill is None else np.asarray(fill)).astype(X.dtype)
-    kernel = partial(filled, values=values)
-    X_in = X.map_blocks(kernel, dtype=X.dtype, meta=np.empty((0, 0), X.dtype))
-    X_in = X_in.persist() if persist else X_in
-    return DaskData(X_in, X, persist=persist, mean=mean)
-
-
 # --------------------------------------------------------------- chunk tasks
 # Module-level functions: what the workers run, one call per row chunk.
-
-
-def _column_stats(block) -> dict:
-    """One chunk's share of :func:`training_data`'s checks: whether it holds
-    inf, its rows without an observed value (chunk-local), and per column
-    the observed entries' float64 sums, counts, minimum and maximum (NaN
-    where a column has none here). An overflow of the sums is left to the
-    magnitude check that follows, not reported as a warning here."""
-    B = np.asarray(block)
-    observed = ~np.isnan(B)
-    with np.errstate(over="ignore", invalid="ignore"):
-        sums = np.where(observed, B, 0).sum(axis=0, dtype=np.float64)
-    return {
-        "inf": bool(np.isinf(B).any()),
-        "empty_rows": np.flatnonzero(~observed.any(axis=1)),
-        "counts": observed.sum(axis=0),
-        "sums": sums,
-        "low": np.fmin.reduce(B, axis=0),
-        "high": np.fmax.reduce(B, axis=0),
-    }
 
 
 def _chunk_loss_grad(X_in, target, theta, arch, dtype, beta, rho, code_mean, budget):
@@ -325,29 +258,34 @@ class DaskData(TrainingRows):
         return A.persist() if self.persist else A
 
     def split(self, held_out: np.ndarray):
-        """``(train, validation)``: each chunk keeps its own rows, in order."""
+        """``(train, validation)``: each chunk keeps its own rows, in order
+        (network input and target alike)."""
         import dask.array as da
 
-        X = self.target
-        parts = {False: [], True: []}
+        arrays = [self.X_in] if self.X_in is self.target else [self.X_in, self.target]
+        parts = {(a, v): [] for a in range(len(arrays)) for v in (False, True)}
         start = 0
-        for i, size in enumerate(X.chunks[0]):
+        for i, size in enumerate(self.target.chunks[0]):
             mask = held_out[start : start + size]
             start += size
             for val in (False, True):
                 rows = np.flatnonzero(mask == val)
                 if len(rows):  # one chunk of this chunk's rows, in order
-                    parts[val].append(X.blocks[i][rows])
-        return tuple(
-            DaskData(
-                self._kept(da.concatenate(parts[val], axis=0)), persist=self.persist
-            )
-            for val in (False, True)
-        )
+                    for a, A in enumerate(arrays):
+                        parts[a, val].append(A.blocks[i][rows])
+        cat = [
+            [
+                self._kept(da.concatenate(parts[a, v], axis=0))
+                for a in range(len(arrays))
+            ]
+            for v in (False, True)
+        ]
+        return tuple(DaskData(*c, persist=self.persist) for c in cat)
 
     def corrupted(self, noise, rng) -> DaskData:
-        """Each chunk corrupted by its own generator, seeded from ``rng``."""
-        X = self.target
+        """Each chunk of the network input (missing entries filled) corrupted
+        by its own generator, seeded from ``rng``; the target kept."""
+        X = self.X_in
         low = high = None
         if noise.kind == "salt_and_pepper":
             low, high = self.column_range()
@@ -358,7 +296,7 @@ class DaskData(TrainingRows):
         kernel = partial(_corrupt_chunk, seeds=seeds, noise=noise, low=low, high=high)
         X_in = self._kept(X.map_blocks(kernel, chunks=chunks, dtype=X.dtype, meta=meta))
         # each clean chunk stands for its k corrupted copies, never tiled
-        return DaskData(X_in, X, persist=self.persist, mean=self._mean)
+        return DaskData(X_in, self.target, persist=self.persist, mean=self._mean)
 
     def objective(self, arch, *, alpha, beta, rho):
         return ChunkedObjective(
@@ -391,14 +329,17 @@ class DaskData(TrainingRows):
 
     def column_mean(self) -> np.ndarray:
         if self._mean is None:
-            self._mean = np.asarray(self.target.mean(axis=0).compute())
+            import dask.array as da  # of the observed entries (no column is empty)
+
+            self._mean = np.asarray(da.nanmean(self.target, axis=0).compute())
         return self._mean
 
     def column_range(self):
         import dask
+        import dask.array as da
 
         X = self.target
-        return dask.compute(X.min(axis=0), X.max(axis=0))
+        return dask.compute(da.nanmin(X, axis=0), da.nanmax(X, axis=0))
 
     def pretrain_hooks(self, *, alpha, rho) -> dict:
         """Each stage fitted by map-reduce L-BFGS, its codes computed (and
@@ -429,3 +370,16 @@ class DaskData(TrainingRows):
         where BLAS rounds differently than on the same rows in memory)."""
         for block in self.target.to_delayed().ravel():
             yield np.require(block.compute(), requirements=["C", "A"])
+
+    def pairs(self):
+        """``(network input, target)`` of each chunk, as :meth:`blocks`."""
+        if self.X_in is self.target:
+            yield from ((B, B) for B in self.blocks())
+            return
+        import dask
+
+        for a, b in zip(
+            self.X_in.to_delayed().ravel(), self.target.to_delayed().ravel()
+        ):
+            A, B = dask.compute(a, b)
+            yield tuple(np.require(M, requirements=["C", "A"]) for M in (A, B))

@@ -24,7 +24,8 @@ rng)``; ``objective(arch, alpha=, beta=, rho=)`` for L-BFGS;
 ``mean_sq_error(arch)`` for the held-out loss; ``column_mean()`` and
 ``column_range()``; ``pretrain_hooks(alpha=, rho=)`` with its ``X_in`` and
 ``target``; and ``blocks()``, its rows in memory one row block at a time,
-for Adam.
+for Adam, and ``pairs()``, the same blocks with their network input (missing
+entries filled) beside them.
 
 Adam's epochs (the definition that makes a dask fit equal an in-memory one):
 each epoch visits the row blocks in order, shuffles each block's rows with
@@ -194,7 +195,7 @@ def _adam_epochs(data, hyper: Hyperparameters):
 
     def epoch(rng):
         buf = None  # dense rows are gathered into it: a batch lives until the next
-        for block in data.blocks():
+        for block, target in data.pairs():  # the same array unless NaN were filled
             perm = rng.permutation(block.shape[0])
             dense = isinstance(block, np.ndarray)
             if dense and (buf is None or buf.shape[1:] != block.shape[1:]):
@@ -205,8 +206,10 @@ def _adam_epochs(data, hyper: Hyperparameters):
                     np.take(block, perm[batch], axis=0, out=B)
                 else:
                     B = block[perm[batch]]
-                pair = (B, B) if noise is None else noise.pair(B, rng, low, high)
-                yield B.shape[0], pair
+                T = B if target is block else target[perm[batch]]
+                # noise corrupts the network input, never the target
+                X_in = B if noise is None else noise.pair(B, rng, low, high)[0]
+                yield B.shape[0], (X_in, T)
 
     return epoch
 

@@ -25,6 +25,7 @@ from skae._kernel import (
     use_blocked,
 )
 from skae._means import safe_mean
+from skae._missing import fill_values, has_nan
 from skae._network import Workspace, loss_grad, row_sq_errors
 from skae._pca import Moments, moments, tree_sum
 
@@ -70,6 +71,9 @@ def objective(X_in, target, arch, *, alpha, beta, rho):
 
 
 def _column_mean(A) -> np.ndarray:
+    """Column means of the observed (non-NaN) entries of ``A``."""
+    if not sp.issparse(A) and has_nan(A):
+        return fill_values(A)
     return np.asarray(A.mean(axis=0)).ravel()
 
 
@@ -103,22 +107,26 @@ class ArrayData(TrainingRows):
 
     def split(self, held_out: np.ndarray):
         """``(train, validation)`` parts, each row block keeping its rows in
-        their order."""
-        X = self.target
+        their order (network input and target alike)."""
+        X, X_in = self.target, self.X_in
         ends = np.cumsum(self.row_blocks)
         starts = ends - np.asarray(self.row_blocks)
         parts = []
         for keep in (~held_out, held_out):
             blocks = [int(keep[a:b].sum()) for a, b in zip(starts, ends)]
             rows = np.flatnonzero(keep)
-            parts.append(ArrayData(X[rows], row_blocks=[b for b in blocks if b]))
+            target = None if X_in is X else X[rows]
+            parts.append(
+                ArrayData(X_in[rows], target, row_blocks=[b for b in blocks if b])
+            )
         return tuple(parts)
 
     def corrupted(self, noise, rng) -> ArrayData:
-        """The training pair of a fixed objective: every row corrupted
-        ``noise.n_corruptions`` times, by one generator in row order."""
-        X_in, target = noise.pair(self.target, rng)
-        return ArrayData(X_in, target, self.row_blocks)
+        """The training pair of a fixed objective: every row of the network
+        input (missing entries filled) corrupted ``noise.n_corruptions``
+        times, by one generator in row order, against the target."""
+        X_in, _ = noise.pair(self.X_in, rng)
+        return ArrayData(X_in, self.target, self.row_blocks)
 
     def objective(self, arch, *, alpha, beta, rho):
         return objective(self.X_in, self.target, arch, alpha=alpha, beta=beta, rho=rho)
@@ -143,10 +151,10 @@ class ArrayData(TrainingRows):
     def column_range(self):
         """Per-feature ``(minimum, maximum)`` of the clean rows."""
         X = self.target
+        if not sp.issparse(X):  # fmin/fmax skip missing entries
+            return np.fmin.reduce(X, axis=0), np.fmax.reduce(X, axis=0)
         low, high = X.min(axis=0), X.max(axis=0)
-        if sp.issparse(X):
-            low, high = low.toarray().ravel(), high.toarray().ravel()
-        return low, high
+        return low.toarray().ravel(), high.toarray().ravel()
 
     def pretrain_hooks(self, *, alpha, rho) -> dict:
         """How :func:`skae._pretrain.greedy_pretrain` evaluates a stage."""
@@ -161,6 +169,16 @@ class ArrayData(TrainingRows):
         start = 0
         for size in self.row_blocks:
             yield self.target[start : start + size]
+            start += size
+
+    def pairs(self):
+        """``(network input, target)`` of each row block, in order (the same
+        array twice when the input is the target): Adam's epochs."""
+        same = self.X_in is self.target
+        start = 0
+        for size in self.row_blocks:
+            T = self.target[start : start + size]
+            yield (T if same else self.X_in[start : start + size]), T
             start += size
 
 

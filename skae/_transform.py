@@ -5,7 +5,7 @@
 network (``coefs_``, ``intercepts_``, ``layer_activations_``,
 ``skip_coefs_``, and ``fill_values_`` for missing entries) through
 :func:`skae._inference.apply` in memory, or lazily chunk by chunk on a dask
-array (:func:`skae._dask_apply.apply`), under the same block-size rule. They
+array (:func:`skae._dask_io.apply`), under the same block-size rule. They
 never read the constructor parameters, so that ``set_params`` after ``fit``
 cannot make inference disagree with the fitted network.
 """
@@ -15,7 +15,7 @@ from sklearn.base import TransformerMixin
 from sklearn.utils._set_output import _get_container_adapter
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
-from skae import _dask, _dask_apply, _inference
+from skae import _dask, _dask_io, _inference
 from skae._means import safe_mean
 from skae._validation import check_codes, check_fitted_data
 
@@ -28,7 +28,7 @@ def run(X, method: str, network, n_features_in: int, name: str, fill=None):
     dask array (one task per row chunk); missing entries of ``X`` (NaN) enter
     the network as ``fill``."""
     if _dask.is_dask_collection(X):
-        return _dask_apply.apply(X, method, network, n_features_in, name, fill)
+        return _dask_io.apply(X, method, network, n_features_in, name, fill)
     return _inference.apply(X, method, network, name, fill=fill)
 
 
@@ -272,5 +272,5 @@ class InferenceMixin(TransformerMixin):
         """
         scores = self.score_samples(X)
         if _dask.is_dask_collection(scores):
-            return _dask_apply.mean(scores)
+            return _dask_io.mean(scores)
         return safe_mean(scores)

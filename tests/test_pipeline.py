@@ -204,7 +204,7 @@ LAYERS = [
     {"_minibatch"},
     {"_validation", "_inference", "_memory", "_pretrain", "_adam"},
     {"_dask"},
-    {"_dask_apply"},
+    {"_dask_io"},
     {"_fit", "_transform"},
     {"_base"},
     {"_autoencoder", "_denoising", "_sparse", "_outlier"},
