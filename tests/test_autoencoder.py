@@ -159,7 +159,8 @@ def test_input_never_modified(digits_unit, order):
 
 
 BAD_INPUTS = [
-    (np.array([[np.nan, 1.0], [1.0, 2.0]]), "NaN"),
+    # a NaN is a missing value (tests/test_missing.py); a row of them is an error
+    (np.array([[np.nan, np.nan], [1.0, 2.0], [3.0, 1.0]]), r"no observed \(non-NaN\)"),
     (np.array([[np.inf, 1.0], [1.0, 2.0]]), "infinity"),
     (np.empty((0, 3)), "0 sample"),
     (np.ones((1, 3)), "1 sample"),
