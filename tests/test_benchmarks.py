@@ -8,6 +8,7 @@ real subprocess to check that mechanism.
 
 import math
 
+import numpy as np
 import pytest
 
 from benchmarks import _common
@@ -226,3 +227,15 @@ def test_bench_outliers(in_process):
     for setup in bench_outliers.SETUPS:
         X_tr, X_te, y_te = bench_outliers.load_setup(setup, 0)
         assert X_tr.shape[1] == X_te.shape[1] and 0 < y_te.mean() <= 0.25
+
+
+def test_bench_impute(in_process):
+    from benchmarks import bench_impute
+
+    results = bench_impute.run(tables=("wine",), rates=(0.2,), seeds=(0,), big_rows=500)
+    cells = bench_impute.cell_rows(results)
+    assert len(cells) == 1
+    _check_rows(cells, ["skae_rmse", "mean_rmse", "skae/best"], 1, ["skae_rmse"])
+    X_nan, mask = bench_impute.remove(bench_impute.load("wine"), 0.9, 0)
+    assert not mask.all(axis=1).any() and np.isnan(X_nan).sum() == mask.sum()
+    assert bench_impute.summary_rows(cells, results)[0]["value"].endswith("%)")
