@@ -33,6 +33,7 @@ from sklearn.utils.validation import (
 
 from skae._denoising import DenoisingAutoencoder
 from skae._docstrings import fill_docstring
+from skae._imputation import fit_network, impute
 
 #: The autoencoder parameters the imputer passes on, as it names them.
 _NETWORK = (
@@ -43,15 +44,20 @@ _NETWORK = (
     "init",
     "solver",
     "max_iter",
-    "tol",
     "max_fun",
     "batch_size",
     "learning_rate_init",
+    "random_state",
+    "verbose",
+)
+#: The imputer's own training options (:func:`skae._imputation.fit_network`).
+_OPTIONS = (
+    "noise_level",
+    "n_corruptions",
     "early_stopping",
     "validation_fraction",
     "n_iter_no_change",
-    "random_state",
-    "verbose",
+    "tol",
 )
 
 
@@ -95,9 +101,17 @@ class AutoencoderImputer(_BaseImputer):
     entry enters the network as. Training thus hides observed entries as the
     data hides the missing ones, and learns to rebuild them from the rest.
 
-    The defaults were chosen on ``benchmarks/bench_impute.py`` (real tables,
-    entries removed completely at random; benchmarks/README.md has the
-    figures). Rows without any observed value are left out of training and
+    The training length is chosen by imputation itself: a tenth of the
+    observed entries is held out and imputed after each iteration (see
+    ``early_stopping``); an autoencoder's own early stopping, which scores
+    how well held-out rows are copied, would keep the PCA start. The
+    defaults (code width half the features, ``noise_level=0.3``, 4 masked
+    copies of each row under L-BFGS, one network pass) were chosen on real
+    tables with entries removed completely at random
+    (``benchmarks/bench_impute.py``; benchmarks/README.md has the figures):
+    feeding the reconstruction back (``fill_rounds > 1``) made the
+    imputation worse there, as the network was trained on mean-filled
+    inputs. Rows without any observed value are left out of training and
     imputed with the reconstruction of the mean row. Columns without any
     observed value in ``fit`` are dropped, or kept and filled with 0 with
     ``keep_empty_features=True``, as :class:`~sklearn.impute.SimpleImputer`
@@ -159,14 +173,20 @@ class AutoencoderImputer(_BaseImputer):
 
     _parameter_constraints: dict = {
         **_BaseImputer._parameter_constraints,
-        **{k: DenoisingAutoencoder._parameter_constraints[k] for k in _NETWORK},
+        **{
+            k: DenoisingAutoencoder._parameter_constraints[k]
+            for k in (*_NETWORK, *_OPTIONS)
+        },
         "missing_values": [MissingValues(numeric_only=True)],
         "n_components": [
             StrOptions({"auto"}),
             Interval(Integral, 1, None, closed="left"),
         ],
         "noise_level": [Interval(Real, 0, 1, closed="both")],
-        "n_corruptions": [Interval(Integral, 1, None, closed="left")],
+        "n_corruptions": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
         "fill_rounds": [Interval(Integral, 1, None, closed="left")],
     }
 
@@ -177,8 +197,8 @@ class AutoencoderImputer(_BaseImputer):
         missing_values=np.nan,
         add_indicator=False,
         keep_empty_features=False,
-        noise_level=0.2,
-        n_corruptions=1,
+        noise_level=0.3,
+        n_corruptions="auto",
         fill_rounds=1,
         hidden_layer_sizes=(32,),
         activation="tanh",
@@ -276,13 +296,10 @@ class AutoencoderImputer(_BaseImputer):
             Z = self._standardized(X[:, valid], mask[:, valid])
             rows = ~mask[:, valid].all(axis=1)  # rows without data teach nothing
             params = {k: getattr(self, k) for k in _NETWORK}
-            self.autoencoder_ = DenoisingAutoencoder(
-                self.n_components_,
-                noise="masking",
-                noise_level=self.noise_level,
-                n_corruptions=self.n_corruptions,
-                **params,
-            ).fit(Z[rows])
+            options = {k: getattr(self, k) for k in _OPTIONS}
+            self.autoencoder_ = fit_network(
+                Z[rows], self.n_components_, params, options
+            )
         super()._fit_indicator(mask)
         return self
 
@@ -330,9 +347,7 @@ class AutoencoderImputer(_BaseImputer):
         if len(rows):
             m = mv[rows]
             Z = self._standardized(Xv[rows], m)
-            for _ in range(self.fill_rounds):
-                R = self.autoencoder_.reconstruct(Z)
-                Z[m] = R[m]  # the next round reads the reconstruction
+            Z = impute(self.autoencoder_, Z, m, self.fill_rounds)
             imputed = Z * self.scale_[valid] + self.mean_[valid]
             block = Xv[rows]
             block[m] = imputed[m]
@@ -399,9 +414,20 @@ keep_empty_features : bool, default={keep_empty_features}
     "noise_level": """noise_level : float, default={noise_level}
         Fraction of each training row's entries that masking noise hides
         (sets to the column mean), in [0, 1].""",
-    "n_corruptions": """n_corruptions : int, default={n_corruptions}
-        Number of masked copies of each training row (L-BFGS; Adam masks each
-        minibatch afresh).""",
+    "n_corruptions": """n_corruptions : int or "auto", default="{n_corruptions}"
+        Number of masked copies of each training row. ``"auto"``: 4 when
+        L-BFGS trains (one fixed objective, which then sees several masks
+        of each row), 1 when Adam does (it masks each minibatch afresh).""",
+    "early_stopping": """early_stopping : bool or "auto", default={early_stopping}
+        True or ``"auto"``: hold out ``validation_fraction`` of the observed
+        entries, train on the rest, score the imputation of the held-out
+        entries after each iteration (Adam: epoch), stop once it has not
+        improved by ``tol`` for ``n_iter_no_change`` iterations, then train
+        on every entry for the best number of iterations (from 10,000 rows
+        on, keep the best iterate instead). False: ``max_iter`` iterations.""",
+    "validation_fraction": """\
+validation_fraction : float, default={validation_fraction}
+        Fraction of the observed entries held out by ``early_stopping``.""",
     "fill_rounds": """fill_rounds : int, default={fill_rounds}
         Network passes of ``transform``: the first reads the missing inputs
         as the column means, each further pass reads the previous pass's

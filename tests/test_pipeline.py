@@ -208,6 +208,7 @@ LAYERS = [
     {"_fit", "_transform"},
     {"_base"},
     {"_autoencoder", "_denoising", "_sparse", "_outlier"},
+    {"_imputation"},
     {"_imputer"},
     {"__init__"},
     {"plotting", "onnx", "_tables"},
