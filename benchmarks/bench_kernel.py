@@ -420,12 +420,9 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--no-write", action="store_true")
-    parser.add_argument(
-        "--out",
-        default=os.path.join("benchmarks", "results", "bench_kernel.json"),
-        help="raw results (JSON), relative to the repository root",
-    )
     args = parser.parse_args(argv)
+    if args.out is None:  # --out comes with the common arguments
+        args.out = os.path.join("benchmarks", "results", "bench_kernel.json")
     apply_common_args(args)
     only = set(args.only.split(","))
     threads = [int(t) for t in args.threads.split(",")]
@@ -442,7 +439,7 @@ def main(argv=None):
         "machine": child_machine_info(),
         "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t0)),
     }
-    write = not args.no_write and not args.quick
+    write = not (args.no_write or args.no_save or args.quick)
 
     def save():  # after every child, so that an interrupted run keeps its data
         if write:

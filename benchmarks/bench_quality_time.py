@@ -76,7 +76,7 @@ SKAE = {
     "adam": {"solver": "adam", "max_iter": 10**6, "tol": 0.0},
 }
 TORCH = {"adam": {"lr": 1e-3, "batch_size": 128}, "lbfgs": {}}
-PARTIAL_FIT = {"batch_size": 128, "learning_rate": 1e-3}
+PARTIAL_FIT = {"batch_size": 128, "learning_rate_init": 1e-3}
 TIMES = (1.0, 3.0, 10.0, 30.0, 100.0)
 
 
@@ -254,33 +254,40 @@ def partial_fit_case(problem: str, budget: float, quick: bool = False, **opts):
     cfg = PROBLEMS[problem]
     opts = {**PARTIAL_FIT, **opts}
 
-    def make(callback=None):
+    def make(callback=None):  # partial_fit's hyperparameters: the constructor's
         return AutoencoderTransformer(
             n_components=cfg["k"],
             hidden_layer_sizes=(cfg["hidden"],),
             random_state=0,
             callback=callback,
+            **opts,
         )
 
-    make().partial_fit(X_tr[:256], **opts)  # warm-up
+    make().partial_fit(X_tr[:256])  # warm-up
     clock = None
+    current = {}  # as in skae_case: the callback's copy holds the current weights
 
     def callback(step, loss, estimator):
+        current["est"] = estimator
         if clock.due():
             clock.record(int(step), float(loss))
         return clock.over()
 
     est = make(callback)
-    clock = Clock(
-        budget, lambda: _error(X_te, est.inverse_transform(est.transform(X_te)))
-    )
+
+    def held_out_error():
+        model = current.get("est", est)
+        return _error(X_te, model.inverse_transform(model.transform(X_te)))
+
+    clock = Clock(budget, held_out_error)
     passes = 0
     while not clock.over():
-        est.partial_fit(X_tr, **opts)
+        est.partial_fit(X_tr)
         passes += 1
         if est.stopped_by_ == "callback":
             break
     fit_s = clock.elapsed()
+    current["est"] = est
     clock.record(passes, float(est.loss_))
     clock.points[-1][0] = fit_s
     return {"points": clock.points, "fit_s": fit_s, "n_iter": passes}

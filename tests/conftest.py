@@ -1,8 +1,12 @@
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
+from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_is_fitted
+
+from skae._base import _FITTED_ATTRIBUTES
 
 
 @pytest.fixture(scope="session")
@@ -29,6 +33,35 @@ def digits_unit():
 def pca_error(pca, X):
     R = X - pca.inverse_transform(pca.transform(X))
     return float(np.mean(np.sum(R**2, axis=1)))
+
+
+def flat_params(est):
+    """The fitted parameters of ``est`` as one flat vector."""
+    return np.concatenate([a.ravel() for a in est.coefs_ + est.intercepts_])
+
+
+@pytest.fixture(scope="module")
+def X_small():
+    rng = np.random.RandomState(0)
+    return rng.uniform(size=(60, 8))
+
+
+@pytest.fixture(scope="module")
+def stream():
+    """A low-dimensional nonlinear stream: 12 pieces of 250 rows."""
+    rng = np.random.RandomState(0)
+    basis = rng.normal(size=(3, 10))
+    pieces = [np.tanh(rng.normal(size=(250, 3)) @ basis) for _ in range(12)]
+    return pieces
+
+
+def assert_unfitted(est):
+    with pytest.raises(NotFittedError):
+        check_is_fitted(est)
+    for name in _FITTED_ATTRIBUTES:
+        assert not hasattr(est, name), name
+    with pytest.raises(NotFittedError):
+        est.transform(np.ones((2, 8)))
 
 
 # Hypothesis profiles (issue 6). "ci" is selected when the CI environment

@@ -1,9 +1,24 @@
-"""One table of estimator instances that the common tests read.
+"""The one table of estimator configurations the tests share.
 
-Each entry is a configuration a user can build; together they cover every
-variant (noise kinds, sparsity, tied weights, greedy pretraining, depth) and
-their combinations, with small networks so the checks stay fast.
+Each entry is a configuration a user can build, named for the test report;
+together they cover every variant (noise kinds, sparsity, tied weights,
+greedy pretraining, depth, both solvers, early stopping, the outlier
+detector) and their combinations, with small networks so the checks stay
+fast. Add a configuration here and it runs in:
+
+* scikit-learn's common checks (``test_common.py``);
+* the per-configuration promises: inputs never modified, determinism and
+  threads (``test_estimators.py``), interrupts and failed refits
+  (``test_fit_failures.py``), persistence and sparse input
+  (``test_ecosystem.py``);
+* the fuzz tests' fitted estimators given unseen data (``test_fuzz.py``);
+* the ONNX export tests (``test_onnx.py``, which add every activation).
+
+A test that needs a particular variant names it (``make_estimator("masking")``)
+rather than building its own.
 """
+
+from sklearn.base import clone
 
 from skae import (
     AutoencoderImputer,
@@ -12,17 +27,24 @@ from skae import (
     DenoisingAutoencoder,
     SparseAutoencoder,
 )
+from skae._validation import resolve_init
 
 SMALL = dict(max_iter=30, random_state=0)
 
-ESTIMATORS = [
-    AutoencoderTransformer(hidden_layer_sizes=(6,), **SMALL),
+CONFIGS = {
+    "plain": AutoencoderTransformer(hidden_layer_sizes=(6,), **SMALL),
     # Glorot's start, one fixed budget: the defaults before the PCA start
-    AutoencoderTransformer(
+    "glorot": AutoencoderTransformer(
         hidden_layer_sizes=(6,), init="random", early_stopping=False, **SMALL
     ),
-    AutoencoderTransformer(hidden_layer_sizes=(), activation="identity", **SMALL),
-    AutoencoderTransformer(
+    "linear": AutoencoderTransformer(
+        hidden_layer_sizes=(), activation="identity", **SMALL
+    ),
+    "relu": AutoencoderTransformer(hidden_layer_sizes=(6,), activation="relu", **SMALL),
+    "early-stopping": AutoencoderTransformer(
+        hidden_layer_sizes=(5,), early_stopping=True, **SMALL
+    ),
+    "deep-greedy-tied": AutoencoderTransformer(
         hidden_layer_sizes=(6, 4),
         n_components=2,
         pretrain="greedy",
@@ -30,8 +52,8 @@ ESTIMATORS = [
         tied_weights=True,
         **SMALL,
     ),
-    DenoisingAutoencoder(hidden_layer_sizes=(6,), **SMALL),
-    DenoisingAutoencoder(
+    "gaussian": DenoisingAutoencoder(hidden_layer_sizes=(6,), **SMALL),
+    "masking": DenoisingAutoencoder(
         noise="masking",
         noise_level=0.3,
         n_corruptions=2,
@@ -41,7 +63,7 @@ ESTIMATORS = [
         sparsity_weight=0.5,
         **SMALL,
     ),
-    DenoisingAutoencoder(
+    "salt-and-pepper": DenoisingAutoencoder(
         noise="salt_and_pepper",
         noise_level=0.2,
         hidden_layer_sizes=(6, 5),
@@ -52,22 +74,61 @@ ESTIMATORS = [
         tied_weights=True,
         **SMALL,
     ),
-    SparseAutoencoder(n_components=8, **SMALL),
-    SparseAutoencoder(n_components=8, tied_weights=True, activation="relu", **SMALL),
-    AutoencoderTransformer(hidden_layer_sizes=(6,), solver="adam", **SMALL),
-    DenoisingAutoencoder(
+    "sparse": SparseAutoencoder(n_components=8, **SMALL),
+    "sparse-relu-tied": SparseAutoencoder(
+        n_components=8, tied_weights=True, activation="relu", **SMALL
+    ),
+    "adam": AutoencoderTransformer(hidden_layer_sizes=(6,), solver="adam", **SMALL),
+    "masking-adam": DenoisingAutoencoder(
         noise="masking", hidden_layer_sizes=(6,), solver="adam", batch_size=16, **SMALL
     ),
-    AutoencoderOutlierDetector(hidden_layer_sizes=(6,), **SMALL),
-    AutoencoderOutlierDetector(
+    "outlier": AutoencoderOutlierDetector(hidden_layer_sizes=(6,), **SMALL),
+    "outlier-linear-masking": AutoencoderOutlierDetector(
         hidden_layer_sizes=(),
         noise="masking",
         noise_level=0.2,
         contamination=0.1,
         **SMALL,
     ),
-    AutoencoderOutlierDetector(hidden_layer_sizes=(6,), solver="adam", **SMALL),
-]
+    "outlier-adam": AutoencoderOutlierDetector(
+        hidden_layer_sizes=(6,), solver="adam", **SMALL
+    ),
+}
+
+#: The table as a list, for ``parametrize_with_checks``.
+ESTIMATORS = list(CONFIGS.values())
+
+#: Configurations whose objective L-BFGS minimises (a fault injected through
+#: ``skae._memory.ArrayData.objective`` reaches them).
+LBFGS = sorted(name for name, est in CONFIGS.items() if est.solver != "adam")
+
+
+def make_estimator(name, **params):
+    """A fresh copy of ``CONFIGS[name]`` with ``params`` set."""
+    return clone(CONFIGS[name]).set_params(**params)
+
+
+def accepts_sparse(name):
+    """Whether the configuration trains on sparse input (its tag)."""
+    return CONFIGS[name].__sklearn_tags__().input_tags.sparse
+
+
+def make_iterating(name, **params):
+    """``make_estimator`` for tests of what happens during iterations: one
+    run of the solver on every row (no cross-validated iteration choice,
+    whose final run, the only one a callback sees, may have 0 iterations),
+    and for a linear model without noise Glorot's start (PCA's is its
+    optimum, where L-BFGS converges at once)."""
+    est = make_estimator(name, **params)
+    if est.early_stopping is not True:
+        est.set_params(early_stopping=False)
+    params = est.get_params()
+    hidden = tuple(params["hidden_layer_sizes"])
+    linear = not hidden and params["code_activation"] == "identity"
+    if linear and params.get("noise") is None and resolve_init(params, hidden) == "pca":
+        est.set_params(init="random")
+    return est
+
 
 #: Imputers: scikit-learn's common checks, not the autoencoder tests (their
 #: ``transform`` returns the imputed input, and they have no ONNX export).

@@ -229,6 +229,27 @@ def test_bench_outliers(in_process):
         assert X_tr.shape[1] == X_te.shape[1] and 0 < y_te.mean() <= 0.25
 
 
+def test_bench_kernel_command_line():
+    """The command line parses (its options and the common ones together) and
+    a quick run completes without writing the committed results."""
+    from benchmarks import bench_kernel
+
+    result = bench_kernel.main(["--quick", "--only", "eval", "--contenders", "skae"])
+    assert {r["contender"] for r in result["eval"]} == {"skae"}
+
+
+def test_bench_quality_time_skae_contenders():
+    """Each skae contender of the time-to-quality benchmark runs on this
+    checkout (quick digits): the partial_fit one broke silently when
+    partial_fit's hyperparameters moved to the constructor."""
+    from benchmarks import bench_quality_time as bench
+
+    passes = bench.partial_fit_case("digits", 0.3, quick=True)
+    assert passes["n_iter"] >= 1 and len(passes["points"]) >= 1
+    default = bench.skae_case("digits", {}, 0.3, quick=True)
+    assert default["n_iter"] >= 1
+
+
 def test_bench_impute(in_process):
     from benchmarks import bench_impute
 

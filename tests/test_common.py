@@ -14,7 +14,7 @@ def _expected_failed_checks(estimator):
     A configuration that starts at PCA (init="pca" where it applies) with a
     code as wide as those 2 features starts at the exact reconstruction:
     L-BFGS converges before its first iteration and n_iter_ is truthfully 0
-    (tests/test_autoencoder.py::test_code_as_wide_as_the_input_needs_no_iteration).
+    (tests/test_fit.py::test_code_as_wide_as_the_input_needs_no_iteration).
     Adam configurations always run their epochs, and denoising ones have
     something to learn: they pass it."""
     params = estimator.get_params()

@@ -1,11 +1,12 @@
-"""skae behaves as scikit-learn estimators do everywhere (issue 7).
+"""skae among scikit-learn's tools and the data containers users pass (issue 7).
 
-DataFrames in and out, sparse input, meta-estimators, persistence (pickle,
-joblib, skops), verbose output, the user callback, early stopping.
+DataFrames in and out (pandas, polars), sparse input (scipy.sparse, TF-IDF),
+meta-estimators (Pipeline, GridSearchCV, ColumnTransformer, cross_validate,
+clone, the HTML repr) and persistence (pickle, joblib, skops). ONNX export is
+in ``test_onnx.py``, dask arrays in ``test_dask.py``.
 """
 
 import pickle
-import re
 import warnings
 
 import joblib
@@ -20,9 +21,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_validate
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
-from sklearn.utils import check_random_state
 
 from skae import AutoencoderTransformer, DenoisingAutoencoder, SparseAutoencoder
+from tests.estimators import CONFIGS, accepts_sparse, make_estimator
 
 QUIET = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -91,21 +92,14 @@ _CORPUS = [
 
 
 @pytest.mark.parametrize("fmt", ["csr", "csc"])
-@pytest.mark.parametrize(
-    "est",
-    [
-        _small(n_components=3, tol=1e-3),
-        _small(DenoisingAutoencoder, noise="masking", noise_level=0.3, tol=1e-3),
-        _small(SparseAutoencoder, n_components=10, tol=1e-3),
-    ],
-    ids=["autoencoder", "denoising-masking", "sparse"],
-)
+@pytest.mark.parametrize("name", [n for n in sorted(CONFIGS) if accepts_sparse(n)])
 @QUIET
-def test_sparse_input_tfidf(fmt, est):
+def test_sparse_input_tfidf(fmt, name):
+    est = make_estimator(name)
     X = TfidfVectorizer().fit_transform(_CORPUS).asformat(fmt)
     assert sp.issparse(X)
     assert est.__sklearn_tags__().input_tags.sparse
-    est = clone(est).fit(X)
+    est = est.fit(X)
     Z = est.transform(X)
     assert Z.shape == (X.shape[0], est.n_components)
     assert np.isfinite(Z).all()
@@ -207,41 +201,38 @@ def test_clone_and_html_repr(digits):
 
 
 # ------------------------------------------------------------- persistence
-_PERSIST = [
-    _small(n_components=3),
-    _small(n_components=3, early_stopping=True, validation_fraction=0.2),
-    _small(DenoisingAutoencoder, n_components=3, noise="salt_and_pepper"),
-    _small(SparseAutoencoder, n_components=12, tied_weights=True),
-    _small(
-        hidden_layer_sizes=(12, 6),
-        n_components=3,
-        pretrain="greedy",
-        pretrain_max_iter=5,
-    ),
-]
-_IDS = ["autoencoder", "early-stopping", "denoising", "sparse-tied", "stacked"]
-
-
-@pytest.mark.parametrize("est", _PERSIST, ids=_IDS)
+@pytest.mark.parametrize("name", sorted(CONFIGS))
 @QUIET
-def test_pickle_and_joblib_round_trip(est, digits, tmp_path):
-    X, _ = digits
-    est = clone(est).fit(X)
-    expected = est.transform(X)
-    again = pickle.loads(pickle.dumps(est))
-    np.testing.assert_array_equal(again.transform(X), expected)
-    np.testing.assert_array_equal(again.reconstruct(X), est.reconstruct(X))
-    joblib.dump(est, tmp_path / "ae.joblib")
-    again = joblib.load(tmp_path / "ae.joblib")
-    np.testing.assert_array_equal(again.transform(X), expected)
+def test_pickle_and_joblib_round_trip(name, X_small, tmp_path):
+    """Every configuration, pickled or dumped with joblib and loaded back,
+    gives the same codes, decodings, reconstructions and scores, bit for bit,
+    and the same parameters."""
+    est = make_estimator(name).fit(X_small)
+    Z = est.transform(X_small)
+    joblib.dump(est, tmp_path / "est.joblib")
+    for again in [
+        pickle.loads(pickle.dumps(est)),
+        joblib.load(tmp_path / "est.joblib"),
+    ]:
+        np.testing.assert_array_equal(again.transform(X_small), Z)
+        np.testing.assert_array_equal(
+            again.inverse_transform(Z), est.inverse_transform(Z)
+        )
+        np.testing.assert_array_equal(
+            again.reconstruct(X_small), est.reconstruct(X_small)
+        )
+        np.testing.assert_array_equal(
+            again.score_samples(X_small), est.score_samples(X_small)
+        )
+        assert again.get_params().keys() == est.get_params().keys()
 
 
-@pytest.mark.parametrize("est", _PERSIST, ids=_IDS)
+@pytest.mark.parametrize("name", sorted(CONFIGS))
 @QUIET
-def test_skops_reports_only_skae_estimator_classes(est, digits):
+def test_skops_reports_only_skae_estimator_classes(name, X_small):
     sio = pytest.importorskip("skops.io")
-    X, _ = digits
-    est = clone(est).fit(X)
+    X = X_small
+    est = make_estimator(name).fit(X)
     dumped = sio.dumps(est)
     untrusted = sio.get_untrusted_types(data=dumped)
     cls = type(est)
@@ -250,111 +241,3 @@ def test_skops_reports_only_skae_estimator_classes(est, digits):
     loaded = sio.loads(dumped, trusted=untrusted)
     assert type(loaded) is cls
     np.testing.assert_array_equal(loaded.transform(X), est.transform(X))
-
-
-# ---------------------------------------------------- verbose and callback
-_ITER_LINE = re.compile(r"^Iteration (\d+), loss = [-+0-9.e]+, elapsed = \d+\.\d\d s$")
-
-
-def test_verbose_1_prints_every_10_iterations_and_a_summary(digits, capsys):
-    X, _ = digits
-    with pytest.warns(Warning):  # the budget of 25 runs out
-        _small(max_iter=25, verbose=1).fit(X)
-    lines = capsys.readouterr().out.strip().splitlines()
-    iters = [int(_ITER_LINE.match(line).group(1)) for line in lines[:-1]]
-    assert iters == [10, 20]
-    assert re.match(
-        r"^AutoencoderTransformer: 25 iterations, \d+ evaluations, "
-        r"final loss = [-+0-9.e]+, \d+\.\d\d s \(.+\)$",
-        lines[-1],
-    )
-
-
-def test_verbose_2_prints_every_iteration(digits, capsys):
-    X, _ = digits
-    with pytest.warns(Warning):
-        ae = _small(max_iter=7, verbose=2).fit(X)
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == ae.n_iter_ + 1 == 8
-    assert all(_ITER_LINE.match(line) for line in lines[:-1])
-
-
-def test_verbose_0_is_silent(digits, capsys):
-    X, _ = digits
-    with pytest.warns(Warning):
-        _small(max_iter=5).fit(X)
-    assert capsys.readouterr().out == ""
-
-
-def test_callback_sees_estimator_and_stops_training(digits):
-    X, _ = digits
-    seen = []
-
-    def callback(iteration, loss, estimator):
-        # the estimator holds the current parameters, usable as is
-        seen.append((iteration, loss, estimator.score(X[:10])))
-        return iteration == 5
-
-    ae = _small(max_iter=100, early_stopping=False, callback=callback).fit(X)
-    assert [s[0] for s in seen] == [1, 2, 3, 4, 5]
-    assert ae.n_iter_ == 5
-    assert ae.stopped_by_ == "callback"
-    assert ae.loss_curve_ == [s[1] for s in seen]
-    assert ae.score(X[:10]) == pytest.approx(seen[-1][2])
-
-
-def test_callback_returning_falsy_values_does_not_stop(digits):
-    X, _ = digits
-    with pytest.warns(Warning):
-        ae = _small(
-            max_iter=8, early_stopping=False, callback=lambda i, loss, est: None
-        ).fit(X)
-    assert ae.n_iter_ == 8
-    assert ae.stopped_by_ is None
-
-
-# ---------------------------------------------------------- early stopping
-def test_early_stopping_stops_on_overfitting_and_keeps_best(digits):
-    # 100 samples, 64 features, 16 codes and no weight decay: the training
-    # error keeps falling long after the held-out error has turned.
-    X = digits[0][:100]
-    ae = AutoencoderTransformer(
-        16,
-        hidden_layer_sizes=(64,),
-        alpha=0.0,
-        max_iter=1000,
-        early_stopping=True,
-        validation_fraction=0.3,
-        n_iter_no_change=20,
-        random_state=0,
-    ).fit(X)
-    assert ae.stopped_by_ == "early_stopping"
-    assert ae.n_iter_ < 1000
-    scores = np.asarray(ae.validation_scores_)
-    assert len(scores) == ae.n_iter_ == len(ae.loss_curve_)
-    best = int(np.argmax(scores))
-    assert best < ae.n_iter_ - 1  # the last iterate is worse than the best
-    assert ae.best_validation_score_ == scores[best] > scores[-1]
-    # the kept parameters are those of the best iteration: the loss is that
-    # iteration's, and the held-out part (drawn first from random_state)
-    # scores exactly best_validation_score_
-    assert ae.loss_ == ae.loss_curve_[best]
-    X_val = X[check_random_state(0).permutation(100)[:30]]
-    assert ae.score(X_val) == pytest.approx(ae.best_validation_score_, rel=1e-10)
-
-
-@QUIET
-def test_no_validation_scores_without_early_stopping(digits):
-    X, _ = digits
-    ae = _small(early_stopping=False).fit(X)
-    assert ae.validation_scores_ is None
-    assert ae.best_validation_score_ is None
-
-
-def test_verbose_output_goes_to_stdout_only(digits, capsys):
-    X, _ = digits
-    with pytest.warns(Warning):
-        _small(max_iter=10, verbose=1).fit(X)
-    captured = capsys.readouterr()
-    assert "Iteration 10" in captured.out
-    assert captured.err == ""

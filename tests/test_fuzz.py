@@ -11,9 +11,10 @@ from deep inside numpy or scipy). ``RuntimeWarning`` (overflow, invalid value,
 division by zero) is an error throughout: none may escape.
 
 Properties: one per public estimator on dense data, one on CSR/CSC input,
-one for ``partial_fit`` (absurd learning rates included), and one for fitted
-estimators given unseen data and codes of any scale. The networks are small
-and ``max_iter <= 20`` so that each property runs its examples (300 under the
+one for ``partial_fit`` (absurd learning rates included), and one for the
+table of configurations (``tests/estimators.py``), fitted, given unseen data
+and codes of any scale. The generated networks are small and ``max_iter <= 20``
+so that each property runs its examples (300 under the
 "ci" profile, 100 otherwise, see ``conftest.py``) in a second or two.
 """
 
@@ -23,7 +24,6 @@ import traceback
 import warnings
 
 import numpy as np
-import pytest
 import scipy.sparse as sp
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
@@ -31,9 +31,13 @@ from sklearn.exceptions import ConvergenceWarning
 
 from skae import AutoencoderTransformer, DenoisingAutoencoder, SparseAutoencoder
 from skae._activations import ACTIVATIONS
+from tests.estimators import CONFIGS, make_estimator
 
 SKAE_DIR = os.path.dirname(os.path.abspath(__import__("skae").__file__))
+
+
 SKLEARN_DIR = os.path.dirname(os.path.abspath(__import__("sklearn").__file__))
+
 
 DTYPES = ["float32", "float64", "int64", "bool"]
 
@@ -227,7 +231,10 @@ def check_fit_or_clear_error(est, X, fit=None):
 # Regression examples: float32 values whose squares overflow float32, and
 # float64 values at the top of the range.
 _BIG32 = np.full((5, 3), 1e30, dtype=np.float32) * np.arange(1, 4, dtype=np.float32)
+
+
 _BIG64 = np.random.RandomState(0).standard_normal((30, 4)) * 1e30
+
 
 _FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
@@ -274,27 +281,6 @@ def test_fuzz_sparse(X, est):
     check_fit_or_clear_error(est, X)
 
 
-@pytest.mark.parametrize("container", ["numpy", "dask"])
-@pytest.mark.parametrize("top", [False, True], ids=["squares-overflow", "at-max"])
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_overflowing_input_is_a_clear_value_error(dtype, top, container):
-    """Values whose squares overflow the working dtype, up to the dtype's
-    largest finite values (whose mere sum overflows), cannot be trained on:
-    a ValueError naming the remedy, not an overflow warning or NaN codes; in
-    memory and on a dask array alike (issue 16, item 3)."""
-    big = np.finfo(dtype).max / 4 if top else np.finfo(dtype).max ** 0.5 * 4
-    X = np.random.RandomState(0).uniform(-3, 3, (20, 3)).astype(dtype) * big
-    if container == "dask":
-        da = pytest.importorskip("dask.array")
-        X = da.from_array(X, chunks=(5, -1))
-    est = AutoencoderTransformer(hidden_layer_sizes=(3,), max_iter=5, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", RuntimeWarning)
-        with pytest.raises(ValueError, match="overflow"):
-            est.fit(X)
-    assert not hasattr(est, "coefs_")
-
-
 @_FUZZ
 @given(X=sparse_datasets(), est=sparse_input_estimators())
 def test_fuzz_sparse_input(X, est):
@@ -327,30 +313,21 @@ _FITTED = {}
 
 
 def _fitted(name, dtype):
-    """Small estimators fitted once on well-scaled data."""
+    """The table's configurations (``tests/estimators.py``), each fitted once
+    on well-scaled data."""
     key = (name, dtype)
     if key not in _FITTED:
         X = np.random.RandomState(0).standard_normal((60, 5)).astype(dtype)
-        est = {
-            "linear": AutoencoderTransformer(
-                2, hidden_layer_sizes=(), activation="identity", max_iter=20
-            ),
-            "relu": AutoencoderTransformer(
-                3, hidden_layer_sizes=(4,), activation="relu", max_iter=20
-            ),
-            "denoising": DenoisingAutoencoder(3, hidden_layer_sizes=(4,), max_iter=20),
-            "sparse": SparseAutoencoder(8, max_iter=20),
-        }[name].set_params(random_state=0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            _FITTED[key] = est.fit(X)
+            _FITTED[key] = make_estimator(name).fit(X)
     return _FITTED[key]
 
 
 @_FUZZ
 @given(
     Y=datasets(n_features=5),
-    name=st.sampled_from(["linear", "relu", "denoising", "sparse"]),
+    name=st.sampled_from(sorted(CONFIGS)),
     fit_dtype=st.sampled_from([np.float32, np.float64]),
     code_scale=st.sampled_from([1.0, 1e20, 1e40, 1e300]),
 )

@@ -1,4 +1,6 @@
-"""The blocked, row-parallel objective and the fused Adam step (skae._kernel)."""
+"""The blocked, row-parallel objective and the fused Adam step (skae._kernel,
+skae._minibatch), the in-memory objective built on them (skae._memory), and
+the memory an in-memory fit allocates (docs/scaling.rst, "Memory")."""
 
 import itertools
 import warnings
@@ -9,6 +11,7 @@ import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
+from skae import AutoencoderTransformer
 from skae._activations import ACTIVATIONS
 from skae._adam import AdamState, adam_step
 from skae._kernel import (
@@ -23,6 +26,8 @@ from skae._minibatch import BatchGradient
 from skae._network import Workspace, backprop, init_params, loss_grad, make_architecture
 
 ACTS = sorted(ACTIVATIONS)
+
+QUIET = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
 def _theta(arch, seed=0):
@@ -142,6 +147,49 @@ def test_blocked_is_bit_identical_across_calls(dtype, n_threads):
         block_rows=64,
     )
     assert g(theta)[0] == first[0] and np.array_equal(g(theta)[1], first[1])
+
+
+@pytest.mark.parametrize("skip", [False, True], ids=["plain", "skip"])
+@pytest.mark.parametrize(
+    "threads, rows", [(1, None), (1, 7), (2, 7)], ids=["one", "blocks", "threads"]
+)
+@pytest.mark.parametrize("reps", [1, 3])
+def test_objective_on_repeated_rows_equals_loss_grad_on_tiled_rows(
+    reps, threads, rows, skip
+):
+    """Issue 16 item 6: the in-memory objective pairs input row ``i + r * n``
+    with clean row ``i`` (never tiled) and runs in row blocks (cut at every
+    copy boundary; a first pass for the sparsity penalty's code mean); it
+    equals :func:`loss_grad` on the tiled target, every evaluation."""
+    from skae._kernel import BlockedObjective
+    from skae._memory import objective as memory_objective
+
+    rng = np.random.RandomState(5)
+    arch = make_architecture(5, (4,), 3, "tanh", "logistic", "identity", skip=skip)
+    target = rng.uniform(size=(30, 5))
+    X_in = np.vstack([target + 0.1 * rng.standard_normal(target.shape)] * reps)
+    penalties = dict(alpha=0.1, sparsity_weight=0.3, sparsity_target=0.1)
+    objectives = [
+        BlockedObjective(
+            arch,
+            X_in,
+            target,
+            np.float64,
+            n_threads=threads,
+            block_rows=rows,
+            **penalties,
+        ),
+        memory_objective(X_in, target, arch, alpha=0.1, beta=0.3, rho=0.1),
+    ]
+    for _ in range(2):  # the cached workspaces are reloaded
+        theta = init_params(arch, rng) + 0.1 * rng.standard_normal(arch.n_params)
+        tiled = np.tile(target, (reps, 1))
+        ws = Workspace(arch, X_in.shape[0], np.float64)
+        ref_loss, ref_grad = loss_grad(theta, X_in, tiled, ws, **penalties)
+        for objective in objectives:
+            loss, grad = objective(theta)
+            np.testing.assert_allclose(loss, ref_loss, rtol=1e-12)
+            np.testing.assert_allclose(grad, ref_grad, rtol=1e-10, atol=1e-13)
 
 
 def test_blas_thread_limit_is_restored():
@@ -321,3 +369,29 @@ def test_small_data_keeps_the_whole_data_objective():
     arch = make_architecture(20, (30,), 4, "tanh", "identity", "identity")
     fun = ArrayData(X).objective(arch, alpha=1e-4, beta=0.0, rho=0.05)
     assert not isinstance(fun, BlockedObjective)
+
+
+@QUIET
+def test_fit_peak_memory_follows_the_documented_model():
+    """Issue 16's memory model (docs/scaling.rst, "Memory"): an L-BFGS fit
+    on 100,000 x 50 float64 with ``hidden_layer_sizes=(100,)`` allocates at
+    most the model's bytes and at most issue 12's 4.5x ``X.nbytes`` (it
+    allocated 9.2x, its workspace holding every row)."""
+    import tracemalloc
+
+    from skae._memory import peak_bytes
+
+    X = np.random.RandomState(0).standard_normal((100_000, 50))
+    est = AutoencoderTransformer(
+        10, hidden_layer_sizes=(100,), solver="lbfgs", max_iter=1, random_state=0
+    )
+    est.fit(X[:300])  # one-time allocations
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    est.fit(X)
+    peak = tracemalloc.get_traced_memory()[1] - before
+    tracemalloc.stop()
+    sizes = [50, *(W.shape[1] for W in est.coefs_)]
+    model = peak_bytes("lbfgs", *X.shape, sizes, X.dtype, validation_fraction=0.1)
+    assert peak <= 1.05 * model, (peak / 2**20, model / 2**20)
+    assert peak <= 4.5 * X.nbytes, peak / X.nbytes

@@ -1,22 +1,35 @@
-"""The numerical core alone: exact gradients, packing, activations."""
+"""The pure numerical core, alone: exact gradients, packing, activations,
+corruption noise, PCA moments and the PCA start's parameters, safe means.
+
+skae._network, skae._activations, skae._noise, skae._pca, skae._means: pure
+functions of arrays, tested without an estimator.
+"""
 
 import itertools
+import warnings
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from scipy.special import expit
+from sklearn.decomposition import PCA
 
 from skae._activations import ACTIVATIONS, DERIVATIVES
+from skae._means import combine_means, mean_parts, safe_mean
 from skae._network import (
     Workspace,
     init_params,
+    kl_sparsity,
     loss_grad,
     make_architecture,
     pack,
+    row_sq_errors,
     unpack,
     unpack_skips,
 )
 from skae._noise import NOISES, corrupt
+from skae._pca import moments, pca_params, principal_axes
+from tests.conftest import pca_error
 
 
 def _numerical_grad(f, theta, eps):
@@ -153,11 +166,26 @@ def test_derivative_tables_agree_with_activations(name):
     np.testing.assert_allclose(d if multiply else np.ones_like(z), numeric, atol=1e-6)
 
 
-def test_logistic_does_not_overflow():
-    z = np.array([-1e30, -800.0, 0.0, 800.0, 1e30])
-    with np.errstate(all="raise"):
-        ACTIVATIONS["logistic"](z)
-    np.testing.assert_array_equal(z, [0.0, 0.0, 0.5, 1.0, 1.0])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_logistic_never_overflows(dtype):
+    Z = np.array([-1e30, -1e4, -745.0, -50.0, 0.0, 50.0, 745.0, 1e4, 1e30], dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        A = Z.copy()
+        ACTIVATIONS["logistic"](A)
+    assert A.dtype == dtype
+    assert np.isfinite(A).all() and (A >= 0).all() and (A <= 1).all()
+    np.testing.assert_allclose(A, expit(Z.astype(np.float64)), rtol=1e-6)
+
+
+def test_kl_sparsity_finite_at_saturated_codes():
+    """rho_hat of exactly 0 or 1 (saturated logistic units) gives a large but
+    finite penalty and gradient, never inf or NaN."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        kl, grad = kl_sparsity(np.array([0.0, 1.0, 0.05, 0.5]), 0.05)
+    assert np.isfinite(kl) and np.isfinite(grad).all()
+    assert grad[2] == pytest.approx(0.0, abs=1e-12)
 
 
 @pytest.mark.parametrize("tied", [False, True])
@@ -178,24 +206,12 @@ def test_skip_path_gradient_matches_finite_differences(activation, tied, sparse)
 
 
 def test_moments_add_up_and_match_pca():
-    from sklearn.decomposition import PCA
-
-    from skae._pca import moments, principal_axes
-
     X = np.random.RandomState(3).normal(size=(40, 6)) @ np.diag([5, 4, 3, 2, 1, 0.5])
     stats = moments(X[:15]) + moments(sp.csr_matrix(X[15:]))
     mean, V = principal_axes(stats, 3)
     pca = PCA(3).fit(X)
     np.testing.assert_allclose(mean, pca.mean_, rtol=1e-12)
     np.testing.assert_allclose(np.abs(V @ pca.components_.T), np.eye(3), atol=1e-10)
-
-
-def _pca_error(X, k):
-    from sklearn.decomposition import PCA
-
-    pca = PCA(k).fit(X)
-    R = X - pca.inverse_transform(pca.transform(X))
-    return np.einsum("ij,ij->i", R, R).mean()
 
 
 @pytest.mark.parametrize(
@@ -210,11 +226,6 @@ def _pca_error(X, k):
     ],
 )
 def test_pca_start_reconstructs_as_pca(hidden, tied, activation):
-    from skae._network import (
-        row_sq_errors,
-    )
-    from skae._pca import moments, pca_params, principal_axes
-
     rng = np.random.RandomState(0)
     X = rng.normal(size=(60, 8)) @ rng.normal(size=(8, 8)) + 3.0
     k = 3
@@ -224,7 +235,7 @@ def test_pca_start_reconstructs_as_pca(hidden, tied, activation):
     mean, V = principal_axes(moments(X), k)
     theta = pca_params(arch, rng, mean, V)
     err = row_sq_errors(theta, arch, X).mean()
-    np.testing.assert_allclose(err, _pca_error(X, k), rtol=1e-9)
+    np.testing.assert_allclose(err, pca_error(PCA(k).fit(X), X), rtol=1e-9)
     # PCA is stationary for the linear path (the residual is orthogonal to
     # its axes). Untied, the decoder branch's last layer still has a gradient,
     # so the branches are trainable from the start; tied, that layer is the
@@ -238,49 +249,6 @@ def test_pca_start_reconstructs_as_pca(hidden, tied, activation):
             assert branch.max() < 1e-12
         else:
             assert branch.max() > 1e-3
-
-
-@pytest.mark.parametrize("skip", [False, True], ids=["plain", "skip"])
-@pytest.mark.parametrize(
-    "threads, rows", [(1, None), (1, 7), (2, 7)], ids=["one", "blocks", "threads"]
-)
-@pytest.mark.parametrize("reps", [1, 3])
-def test_objective_on_repeated_rows_equals_loss_grad_on_tiled_rows(
-    reps, threads, rows, skip
-):
-    """Issue 16 item 6: the in-memory objective pairs input row ``i + r * n``
-    with clean row ``i`` (never tiled) and runs in row blocks (cut at every
-    copy boundary; a first pass for the sparsity penalty's code mean); it
-    equals :func:`loss_grad` on the tiled target, every evaluation."""
-    from skae._kernel import BlockedObjective
-    from skae._memory import objective as memory_objective
-
-    rng = np.random.RandomState(5)
-    arch = make_architecture(5, (4,), 3, "tanh", "logistic", "identity", skip=skip)
-    target = rng.uniform(size=(30, 5))
-    X_in = np.vstack([target + 0.1 * rng.standard_normal(target.shape)] * reps)
-    penalties = dict(alpha=0.1, sparsity_weight=0.3, sparsity_target=0.1)
-    objectives = [
-        BlockedObjective(
-            arch,
-            X_in,
-            target,
-            np.float64,
-            n_threads=threads,
-            block_rows=rows,
-            **penalties,
-        ),
-        memory_objective(X_in, target, arch, alpha=0.1, beta=0.3, rho=0.1),
-    ]
-    for _ in range(2):  # the cached workspaces are reloaded
-        theta = init_params(arch, rng) + 0.1 * rng.standard_normal(arch.n_params)
-        tiled = np.tile(target, (reps, 1))
-        ws = Workspace(arch, X_in.shape[0], np.float64)
-        ref_loss, ref_grad = loss_grad(theta, X_in, tiled, ws, **penalties)
-        for objective in objectives:
-            loss, grad = objective(theta)
-            np.testing.assert_allclose(loss, ref_loss, rtol=1e-12)
-            np.testing.assert_allclose(grad, ref_grad, rtol=1e-10, atol=1e-13)
 
 
 def test_corruption_never_tiles_the_clean_rows():
@@ -297,3 +265,17 @@ def test_corruption_never_tiles_the_clean_rows():
     tracemalloc.stop()
     assert clean is X and X_in.shape == (60000, 20)
     assert peak <= 4.5 * X.nbytes, peak / X.nbytes  # + the finiteness mask
+
+
+def test_means_of_finite_per_row_values_never_overflow():
+    """Issue 16 item 8: every mean over per-row values (held-out error,
+    cross-validation scores, ``score``) is finite where the values are."""
+    values = np.full((3, 4), -1.5e308)
+    values[1] /= 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert safe_mean(values) == pytest.approx(values.mean(dtype=np.float128))
+        np.testing.assert_allclose(safe_mean(values, axis=1), values[:, 0])
+        parts = [mean_parts(v) for v in values]
+        assert combine_means(parts) == pytest.approx(safe_mean(values))
+    assert safe_mean(np.zeros(3)) == 0.0

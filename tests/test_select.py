@@ -1,4 +1,6 @@
-"""The iteration choice: the one-standard-error rule on paired row errors."""
+"""The iteration choice (skae._select): the one-standard-error rule on paired
+row errors, which the fit pipeline applies to cross-validated traces
+(``early_stopping="auto"`` on small data, ``test_fit.py``)."""
 
 import numpy as np
 

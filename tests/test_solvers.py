@@ -1,27 +1,209 @@
-"""The solver seam (issue 10): ``solver="adam"`` beside ``solver="lbfgs"``.
+"""The solvers: the L-BFGS-B wrapper (skae._optimize) and Adam (skae._adam),
+alone on functions and through the estimators (issue 10's solver seam).
 
-Both minimise the same objective, set the same fitted attributes, and share
-the per-iteration machinery (``skae._optimize.Monitor``): callback, verbose
-lines, early stopping, interrupt, divergence and the budget warning behave
-alike. ``minimize_adam`` is tested alone on a function, as ``minimize_lbfgs``
-is in ``test_optimize.py``.
+Alone: convergence, the budget warning, the callback, BLAS thread limits,
+line searches over overflowing trial points, the plateau stopping rule.
+Through the estimators: both solvers minimise the same objective, set the
+same fitted attributes and share the per-iteration machinery
+(``skae._optimize.Monitor``): verbose lines, early stopping, interrupt,
+divergence and the budget warning behave alike.
 """
 
+import os
 import re
 import warnings
 
 import numpy as np
 import pytest
+import scipy
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
+from sklearn.utils import check_random_state
+from threadpoolctl import threadpool_info, threadpool_limits
 
-from skae import AutoencoderTransformer, DenoisingAutoencoder
+from skae import AutoencoderTransformer, SparseAutoencoder
 from skae._adam import AdamState, minimize_adam
+from skae._optimize import minimize_lbfgs, scipy_blas_single_thread
 
 QUIET = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def _small(cls=AutoencoderTransformer, **kw):
+    params = dict(max_iter=30, random_state=0)
+    if cls is not SparseAutoencoder:
+        params["hidden_layer_sizes"] = (8,)
+    params.update(kw)
+    return cls(**params)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X[:400] / 16.0, y[:400]
+
+
+# ------------------------------------------------------- minimize_lbfgs alone
+def _blas_threads():
+    """{filepath: num_threads} of the loaded BLAS libraries."""
+    return {
+        i["filepath"]: i["num_threads"]
+        for i in threadpool_info()
+        if i["user_api"] == "blas"
+    }
+
+
+def _scipy_own(paths):
+    scipy_dir = os.path.dirname(scipy.__file__)
+    np_dir = os.path.dirname(np.__file__)
+    return [p for p in paths if p.startswith(scipy_dir) and not p.startswith(np_dir)]
+
+
+def test_only_scipys_own_blas_is_limited_during_fit_and_restored_after():
+    import scipy.linalg  # noqa: F401  (loads scipy's BLAS if it ships one)
+
+    before = _blas_threads()
+    scipy_libs = _scipy_own(before)
+    if not scipy_libs:
+        pytest.skip("scipy shares numpy's BLAS here: nothing to limit")
+    seen = {}
+
+    def record(iteration, loss, estimator):
+        seen.update(_blas_threads())
+
+    X = np.random.RandomState(0).uniform(size=(50, 6))
+    with threadpool_limits(limits=2):
+        expected = _blas_threads()
+        est = AutoencoderTransformer(  # Glorot's start: PCA's would be optimal
+            2,
+            hidden_layer_sizes=(),
+            init="random",
+            solver="lbfgs",
+            early_stopping=False,
+            max_iter=3,
+            tol=0,
+            callback=record,
+        )
+        with pytest.warns(ConvergenceWarning):
+            est.fit(X)
+        after = _blas_threads()
+    assert seen.keys() == expected.keys()
+    for path, n in seen.items():
+        assert n == (1 if path in scipy_libs else expected[path]), path
+    assert after == expected
+
+
+def test_context_manager_restores_limits_on_error():
+    before = _blas_threads()
+    with pytest.raises(RuntimeError):
+        with scipy_blas_single_thread():
+            raise RuntimeError("boom")
+    assert _blas_threads() == before
+
+
+def _quadratic(theta):
+    return 0.5 * float(theta @ theta), theta.copy()
+
+
+def test_minimize_lbfgs_records_loss_curve_and_converges():
+    res = minimize_lbfgs(_quadratic, np.arange(5.0), max_iter=100, tol=1e-10)
+    assert res.converged and res.stopped_by is None
+    assert res.n_iter == len(res.loss_curve) >= 1
+    assert res.loss == pytest.approx(0.0, abs=1e-12)
+
+
+def test_callback_returning_true_stops():
+    def f(theta):  # a slow valley: many iterations to converge
+        scale = np.logspace(0, 4, theta.size)
+        return 0.5 * float(theta @ (scale * theta)), scale * theta
+
+    res = minimize_lbfgs(
+        f, np.ones(30), max_iter=500, callback=lambda it, loss, theta: it == 3
+    )
+    assert res.n_iter == 3 and res.stopped_by == "callback"
+
+
+def test_budget_out_warns():
+    def f(theta):
+        scale = np.logspace(0, 4, theta.size)
+        return 0.5 * float(theta @ (scale * theta)), scale * theta
+
+    with pytest.warns(ConvergenceWarning, match="max_iter=2"):
+        res = minimize_lbfgs(f, np.ones(30), max_iter=2, tol=0)
+    assert not res.converged
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = minimize_lbfgs(f, np.ones(30), max_iter=2, tol=0, warn=False)
+    assert res.n_iter == 2 and not res.converged
+
+
+def test_overlapping_fits_restore_the_thread_limits():
+    """Fits in several threads share the process-wide limit: when fit A
+    starts, then B, then A ends before B, a save/restore per fit would let B
+    restore A's limit of 1. The last fit to end restores what the first found."""
+    import scipy.linalg  # noqa: F401
+
+    if not _scipy_own(_blas_threads()):
+        pytest.skip("scipy shares numpy's BLAS here: nothing to limit")
+    with threadpool_limits(limits=2):
+        expected = _blas_threads()
+        a, b = scipy_blas_single_thread(), scipy_blas_single_thread()
+        a.__enter__()
+        b.__enter__()
+        a.__exit__(None, None, None)
+        assert min(_blas_threads().values()) == 1  # B still runs: still limited
+        b.__exit__(None, None, None)
+        assert _blas_threads() == expected
+
+
+def test_line_search_backtracks_over_overflowing_trial_points():
+    """A trial point whose loss overflows (inf or NaN) is a step too long: the
+    line search must step back and still reach the optimum, silently."""
+    target = np.array([1.0, -1.0])
+    calls = {"bad": 0}
+
+    def fun(theta):
+        # sum log cosh(theta - target): secant steps from far away overshoot
+        if np.abs(theta).max() > 6:
+            calls["bad"] += 1
+            return (np.nan if calls["bad"] % 2 else np.inf), np.full(2, np.nan)
+        r = theta - target
+        return float(np.logaddexp(r, -r).sum()), np.tanh(r)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = minimize_lbfgs(fun, np.array([-5.0, 5.0]), tol=1e-10)
+    assert calls["bad"] > 0
+    np.testing.assert_allclose(res.theta, target, atol=1e-6)
+    assert np.isfinite(res.loss)
+
+
+def _quartic(offset):
+    def fun(theta):
+        return offset + float(np.sum(theta**4)), 4 * theta**3
+
+    return fun
+
+
+def test_stopping_rule_stops_a_flattened_loss():
+    res = minimize_lbfgs(
+        _quartic(1e4), np.ones(5), max_iter=10_000, tol=1e-4, n_iter_no_change=5
+    )
+    # stopped by the plateau rule while the gradient was still large
+    assert res.converged and "did not improve" in res.message
+    assert res.n_iter < 20 and np.abs(4 * res.theta**3).max() > 1e-3
+
+
+def test_stopping_rule_does_not_stop_a_falling_loss():
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        res = minimize_lbfgs(
+            _quartic(0.0), 10 * np.ones(5), max_iter=8, tol=1e-4, n_iter_no_change=3
+        )
+    assert res.n_iter == 8 and not res.converged
+    # every iteration improved by far more than tol
+    curve = np.array(res.loss_curve)
+    assert np.all(curve[1:] < curve[:-1] * (1 - 1e-3))
 
 
 # ------------------------------------------------------- minimize_adam alone
@@ -148,6 +330,44 @@ def test_adam_early_stopping_keeps_the_best_epoch():
     assert ae.loss_ == ae.loss_curve_[best]
 
 
+# ---------------------------------------------------------- early stopping
+def test_early_stopping_stops_on_overfitting_and_keeps_best(digits):
+    # 100 samples, 64 features, 16 codes and no weight decay: the training
+    # error keeps falling long after the held-out error has turned.
+    X = digits[0][:100]
+    ae = AutoencoderTransformer(
+        16,
+        hidden_layer_sizes=(64,),
+        alpha=0.0,
+        max_iter=1000,
+        early_stopping=True,
+        validation_fraction=0.3,
+        n_iter_no_change=20,
+        random_state=0,
+    ).fit(X)
+    assert ae.stopped_by_ == "early_stopping"
+    assert ae.n_iter_ < 1000
+    scores = np.asarray(ae.validation_scores_)
+    assert len(scores) == ae.n_iter_ == len(ae.loss_curve_)
+    best = int(np.argmax(scores))
+    assert best < ae.n_iter_ - 1  # the last iterate is worse than the best
+    assert ae.best_validation_score_ == scores[best] > scores[-1]
+    # the kept parameters are those of the best iteration: the loss is that
+    # iteration's, and the held-out part (drawn first from random_state)
+    # scores exactly best_validation_score_
+    assert ae.loss_ == ae.loss_curve_[best]
+    X_val = X[check_random_state(0).permutation(100)[:30]]
+    assert ae.score(X_val) == pytest.approx(ae.best_validation_score_, rel=1e-10)
+
+
+@QUIET
+def test_no_validation_scores_without_early_stopping(digits):
+    X, _ = digits
+    ae = _small(early_stopping=False).fit(X)
+    assert ae.validation_scores_ is None
+    assert ae.best_validation_score_ is None
+
+
 @QUIET
 @pytest.mark.parametrize("solver", ["lbfgs", "adam"])
 def test_verbose_lines_are_the_same_for_both_solvers(solver, capsys):
@@ -160,39 +380,38 @@ def test_verbose_lines_are_the_same_for_both_solvers(solver, capsys):
     assert lines[-1].startswith("AutoencoderTransformer: 20 iterations")
 
 
-@pytest.mark.parametrize("solver", ["lbfgs", "adam"])
-def test_interrupt_in_callback_keeps_the_last_completed_iteration(solver):
-    X = np.random.RandomState(0).normal(size=(50, 4))
-    seen = {}
+# ---------------------------------------------------- verbose and callback
+_ITER_LINE = re.compile(r"^Iteration (\d+), loss = [-+0-9.e]+, elapsed = \d+\.\d\d s$")
 
-    def callback(i, loss, est):
-        if i == 3:
-            seen["coefs"] = est.coefs_[0].copy()
-            raise KeyboardInterrupt
 
-    # Glorot's start: an Adam fit keeps its start unless the objective
-    # improved on it, which three epochs from PCA's need not do on this noise
-    est = DenoisingAutoencoder(
-        2,
-        solver=solver,
-        max_iter=20,
-        early_stopping=False,
-        init="random",
-        callback=callback,
+def test_verbose_1_prints_every_10_iterations_and_a_summary(digits, capsys):
+    """On stdout only: every 10th iteration, then a summary line."""
+    X, _ = digits
+    with pytest.warns(Warning):  # the budget of 25 runs out
+        _small(max_iter=25, verbose=1).fit(X)
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    lines = captured.out.strip().splitlines()
+    iters = [int(_ITER_LINE.match(line).group(1)) for line in lines[:-1]]
+    assert iters == [10, 20]
+    assert re.match(
+        r"^AutoencoderTransformer: 25 iterations, \d+ evaluations, "
+        r"final loss = [-+0-9.e]+, \d+\.\d\d s \(.+\)$",
+        lines[-1],
     )
-    with pytest.warns(UserWarning, match="interrupted"):
-        est.fit(X)
-    assert est.stopped_by_ == "interrupt" and est.n_iter_ == 3
-    np.testing.assert_array_equal(est.coefs_[0], seen["coefs"])
 
 
-def test_adam_divergence_is_a_clear_error_and_leaves_nothing_fitted():
-    X = np.random.RandomState(0).normal(size=(50, 4))
-    est = AutoencoderTransformer(
-        2, solver="adam", learning_rate_init=1e300, batch_size=5, random_state=0
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", RuntimeWarning)
-        with pytest.raises(ValueError, match="diverged"):
-            est.fit(X)
-    assert not hasattr(est, "coefs_")
+def test_verbose_2_prints_every_iteration(digits, capsys):
+    X, _ = digits
+    with pytest.warns(Warning):
+        ae = _small(max_iter=7, verbose=2).fit(X)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == ae.n_iter_ + 1 == 8
+    assert all(_ITER_LINE.match(line) for line in lines[:-1])
+
+
+def test_verbose_0_is_silent(digits, capsys):
+    X, _ = digits
+    with pytest.warns(Warning):
+        _small(max_iter=5).fit(X)
+    assert capsys.readouterr().out == ""
