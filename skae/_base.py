@@ -5,7 +5,8 @@ of a fit: check the data (:mod:`skae._validation`) and the parameters
 (:func:`~skae._validation.check_params`), choose the data backend (in memory,
 or a dask array), hand plain values to the fit pipeline (:func:`skae._fit.fit`)
 and store the :class:`~skae._fit.FittedState` it returns in one step
-(:meth:`BaseAutoencoder._store`). Inference is inherited from
+(:meth:`BaseAutoencoder._store`). ``sample_weight`` travels with the rows in
+the data backend; the estimator only checks it. Inference is inherited from
 :class:`skae._transform.InferenceMixin`. Variants are parameters: a subclass
 only adds parameters and chooses defaults.
 """
@@ -35,6 +36,8 @@ from skae._validation import (
     check_fitted_data,
     check_params,
     check_same_architecture,
+    check_sample_weight,
+    check_sample_weight_first,
     check_training_data,
     check_width,
 )
@@ -152,7 +155,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
         self.warm_start = warm_start
 
     # ----------------------------------------------------------------- fitting
-    def _run(self, X, *, incremental: bool):
+    def _run(self, X, *, incremental: bool, sample_weight=None):
         """Check, fit and store: the estimator's side of ``fit`` and
         ``partial_fit`` (one Adam epoch continuing the fitted state)."""
         name = type(self).__name__
@@ -166,7 +169,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
             if continuing:
                 X = _dask.as_dask_matrix(X)
                 check_width(X.shape[1], self.n_features_in_, "X", name)
-            data = _dask_io.training_data(X, fill)
+            data = _dask_io.training_data(X, sample_weight, fill)
             if fill is None:
                 fill = data.column_mean().astype(data.dtype)
         else:
@@ -175,9 +178,11 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
                 names = getattr(self, "feature_names_in_", None)
             else:
                 X, names = check_training_data(X, name)
-            fill = fill_values(X) if fill is None else fill
+            sample_weight = check_sample_weight(sample_weight, X)
+            fill = fill_values(X, sample_weight) if fill is None else fill
             X_in = filled(X, fill)  # a copy: the caller's X is never changed
-            data = ArrayData(X_in, None if X_in is X else X)
+            target = None if X_in is X else X
+            data = ArrayData(X_in, target, sample_weight=sample_weight)
         n_features = data.target.shape[1]
         params = self.get_params(deep=False)
         arch, hyper = check_params(params, self._parameter_constraints, n_features)
@@ -201,7 +206,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
             stream=incremental,
         )
         attributes = {**state.attributes(), **fitted}
-        attributes.update(self._fitted_extras(data.target, attributes))
+        # the rows' weights (gathered from a dask vector) only for the extras
+        weights = data.weights_in_memory() if self._extra_fitted_attributes else None
+        attributes.update(self._fitted_extras(data.target, attributes, weights))
         self._store(attributes)
         return self
 
@@ -209,10 +216,11 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
     #: removed with the others in one step.
     _extra_fitted_attributes: tuple = ()
 
-    def _fitted_extras(self, X, attributes: dict) -> dict:
+    def _fitted_extras(self, X, attributes: dict, sample_weight=None) -> dict:
         """Attributes a subclass derives from a fit before it is stored: the
-        training rows ``X`` (checked, or a dask array) and the fitted
-        ``attributes``; they are stored together, atomically."""
+        training rows ``X`` (checked, or a dask array), the fitted
+        ``attributes`` and the rows' ``sample_weight`` (checked, in memory, or
+        None); they are stored together, atomically."""
         return {}
 
     def _start(self, arch, continuing: bool):
@@ -272,7 +280,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
             new.update(kept)
             self.__dict__ = new
 
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Fit the autoencoder to ``X`` with the chosen ``solver``.
 
         Parameters
@@ -284,6 +292,14 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
             network as ``fill_values_`` (user guide, "Missing values").
         y : Ignored
             Not used, present for API consistency by convention.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample (None: all 1). The objective
+            weighs each sample's squared reconstruction error by it and divides
+            by the total weight, so an integer weight is the sample repeated
+            and a zero weight the sample dropped; the PCA start, the held-out
+            error of early stopping and its cross-validated choice are
+            weighted alike. With a dask ``X``: a dask or NumPy vector (rechunked
+            like ``X``'s rows).
 
         Returns
         -------
@@ -300,8 +316,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
         >>> [W.shape for W in ae.coefs_]
         [(6, 2), (2, 6)]
         """
+        check_sample_weight_first(sample_weight, X)  # bad weights change nothing
         try:
-            return self._validated_fit(X)
+            return self._validated_fit(X, sample_weight)
         except BaseException:
             # Never leave a half-updated estimator that transform would accept:
             # this covers parameter validation too, which runs in the context.
@@ -309,11 +326,11 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
             raise
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def _validated_fit(self, X):
-        return self._run(X, incremental=False)
+    def _validated_fit(self, X, sample_weight=None):
+        return self._run(X, incremental=False, sample_weight=sample_weight)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y=None):
+    def partial_fit(self, X, y=None, sample_weight=None):
         """One pass of minibatch Adam over ``X``, continuing the fitted state.
 
         The alternative to ``fit`` for data that arrives in pieces and never
@@ -335,6 +352,12 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
             The next piece of training data.
         y : Ignored
             Not used, present for API consistency by convention.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample of this piece, as in ``fit``.
+            A minibatch's objective is divided by its expected total weight,
+            its row count times the piece's mean weight: a batch of every row
+            is ``fit``'s objective, a smaller one an unbiased estimate of its
+            gradient.
 
         Returns
         -------
@@ -365,7 +388,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
         # _fit_context skips the parameter checks once fitted: a parameter
         # changed by set_params since must still be checked.
         self._validate_params()
-        return self._run(X, incremental=True)
+        return self._run(X, incremental=True, sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -24,11 +24,12 @@ global extremes). Adam streams the chunks through the client as
 :mod:`skae._fit` defines its epochs, so it equals the in-memory Adam fit with
 the same row blocks.
 
-Lost workers: every task is a pure function of its chunk and of seeds drawn on
-the client, and the reductions have a fixed shape, so the scheduler recomputes
-what a lost worker held and the fit completes with the undisturbed result;
-when the data cannot be recomputed, the error propagates and the estimator
-stays unfitted.
+Sample weights are a dask vector chunked like the rows: each task gets its
+chunk of them. Lost workers: every task (:mod:`skae._chunks`) is a pure
+function of its chunks and of values drawn on the client, and the reductions
+have a fixed shape, so the scheduler recomputes what a lost worker held and
+the fit completes with the undisturbed result; when the data cannot be
+recomputed, the error propagates and the estimator stays unfitted.
 """
 
 from __future__ import annotations
@@ -36,21 +37,23 @@ from __future__ import annotations
 from functools import partial
 
 import numpy as np
-from sklearn.utils import gen_batches
 
-from skae._inference import block_rows, working_memory_bytes
-from skae._kernel import _code_sum, block_loss_grad
-from skae._memory import TrainingRows
-from skae._network import (
-    _sq_norm,
-    kl_sparsity,
-    predict,
-    row_sq_errors,
+from skae._chunks import (  # noqa: F401 (chunk_seeds: re-exported)
+    chunk_seeds,
+    code_sum,
+    column_means,
+    column_sums,
+    corrupt,
+    reduce,
+    row_errors,
+    sse,
 )
-from skae._pca import FAN_IN, moments, tree_sum
-
-#: Fan-in of the tree reduction of chunk results (as :func:`skae._pca.tree_sum`).
-_SPLIT_EVERY = FAN_IN
+from skae._chunks import loss_grad as chunk_loss_grad
+from skae._inference import working_memory_bytes
+from skae._memory import TrainingRows
+from skae._network import _sq_norm, kl_sparsity, predict
+from skae._pca import moments, tree_sum
+from skae._terms import check_split_weights
 
 
 def is_dask_collection(X) -> bool:
@@ -95,77 +98,6 @@ def _on_distributed(X) -> bool:
     return type(owner).__name__ == "Client"
 
 
-# --------------------------------------------------------------- chunk tasks
-# Module-level functions: what the workers run, one call per row chunk.
-
-
-def _chunk_loss_grad(X_in, target, theta, arch, dtype, beta, rho, code_mean, budget):
-    """``(sse, gradient of 0.5 * sse + n * beta * KL)`` of one row chunk: the
-    in-memory kernel :func:`skae._kernel.block_loss_grad`, in blocks whose
-    workspace fits the ``budget``; each ``target`` row stands for its copies
-    in ``X_in`` (a denoising pair, never tiled)."""
-    widths = [*arch.sizes[1:], max(arch.sizes[1:])]  # a workspace's row
-    rows = block_rows(widths, dtype, budget, target.shape[0])
-    return block_loss_grad(
-        X_in, target, theta, arch, dtype, beta, rho, code_mean, block_rows=rows
-    )
-
-
-def _chunk_code_sum(X_in, theta, arch, dtype, budget):
-    """Sum over the rows of one chunk of the code-layer activations."""
-    X_in = np.asarray(X_in, dtype=dtype)
-    rows = block_rows(arch.sizes[1 : arch.code_layer + 1], dtype, budget, len(X_in))
-    blocks = (X_in[sl] for sl in gen_batches(len(X_in), rows))
-    return _code_sum(blocks, np.asarray(theta, dtype=dtype), arch)
-
-
-def _chunk_row_errors(X, theta, arch, dtype, budget):
-    """Squared reconstruction error of each row of one chunk."""
-    X = np.asarray(X, dtype=dtype)
-    n = X.shape[0]
-    out = np.empty(n)
-    for sl in gen_batches(n, block_rows(arch.sizes[1:], dtype, budget, n)):
-        out[sl] = row_sq_errors(theta, arch, X[sl])
-    return out
-
-
-def _chunk_sse(X, theta, arch, dtype, budget):
-    """Sum of squared reconstruction errors of one row chunk."""
-    return float(_chunk_row_errors(X, theta, arch, dtype, budget).sum(dtype=np.float64))
-
-
-def _sum_parts(*parts):
-    first = parts[0]
-    if isinstance(first, tuple):
-        return tuple(_sum_parts(*items) for items in zip(*parts))
-    total = first.copy() if isinstance(first, np.ndarray) else first
-    for p in parts[1:]:
-        total = total + p
-    return total
-
-
-def _corrupt_chunk(block, *, seeds, noise, low, high, block_id):
-    rng = np.random.RandomState(seeds[block_id[0]])
-    return noise.pair(np.asarray(block), rng, low, high)[0]
-
-
-def chunk_seeds(rng: np.random.RandomState, n_chunks: int) -> np.ndarray:
-    """One noise seed per row chunk, drawn from the fit's generator."""
-    return rng.randint(np.iinfo(np.int32).max, size=n_chunks)
-
-
-def _reduce(parts):
-    """Sum delayed chunk results by a tree reduction, on the active scheduler."""
-    import dask
-
-    while len(parts) > 1:
-        parts = [
-            dask.delayed(_sum_parts)(*parts[i : i + _SPLIT_EVERY])
-            for i in range(0, len(parts), _SPLIT_EVERY)
-        ]
-    return dask.compute(parts[0])[0]
-
-
 # ------------------------------------------------------------------ objective
 
 
@@ -174,15 +106,22 @@ class ChunkedObjective:
 
     The same objective as :func:`skae._network.loss_grad` on the concatenated
     chunks (to floating-point summation order), evaluated by map-reduce with
-    whatever dask scheduler is active.
+    whatever dask scheduler is active; ``sample_weight`` is a dask vector
+    chunked like ``target``'s rows (None: unweighted), whose total is computed
+    once, here.
     """
 
-    def __init__(self, X_in, target, arch, beta=0.0, *, alpha, rho):
+    def __init__(self, X_in, target, arch, beta=0.0, *, alpha, rho, sample_weight=None):
         self.x_blocks = list(X_in.to_delayed().ravel())
         self.t_blocks = (
             self.x_blocks if target is X_in else list(target.to_delayed().ravel())
         )
-        self.m = X_in.shape[0]
+        self.w_blocks = [None] * len(self.t_blocks)
+        self.m = self.total = X_in.shape[0]
+        if sample_weight is not None:
+            self.w_blocks = list(sample_weight.to_delayed().ravel())
+            reps = X_in.shape[0] // target.shape[0]  # copies of each target row
+            self.total = reps * float(sample_weight.sum().compute())
         self.arch, self.dtype = arch, np.dtype(X_in.dtype)
         self.alpha, self.beta, self.rho = alpha, beta, rho
         self.budget = working_memory_bytes()
@@ -190,27 +129,23 @@ class ChunkedObjective:
     def __call__(self, theta):
         import dask
 
-        arch, dtype, m, budget = self.arch, self.dtype, self.m, self.budget
+        arch, dtype, total, budget = self.arch, self.dtype, self.total, self.budget
         theta = np.array(theta, dtype=np.float64)
         theta_d = dask.delayed(theta)
+        blocks = list(zip(self.x_blocks, self.t_blocks, self.w_blocks))
         kl, code_mean = 0.0, None
         if self.beta > 0:
-            sums = _reduce(
-                [
-                    dask.delayed(_chunk_code_sum)(xb, theta_d, arch, dtype, budget)
-                    for xb in self.x_blocks
-                ]
+            task = dask.delayed(code_sum)
+            sums = reduce(
+                [task(xb, wb, theta_d, arch, dtype, budget) for xb, _, wb in blocks]
             )
-            code_mean = sums / m
+            code_mean = sums / total
             kl, _ = kl_sparsity(code_mean, self.rho)
             code_mean = dask.delayed(code_mean)
-        sse, grad = _reduce(
-            [
-                dask.delayed(_chunk_loss_grad)(
-                    xb, tb, theta_d, arch, dtype, self.beta, self.rho, code_mean, budget
-                )
-                for xb, tb in zip(self.x_blocks, self.t_blocks)
-            ]
+        task = dask.delayed(chunk_loss_grad)
+        penalty = (self.beta, self.rho, code_mean, budget)
+        sse, grad = reduce(
+            [task(xb, tb, wb, theta_d, arch, dtype, *penalty) for xb, tb, wb in blocks]
         )
         nw = arch.n_decayed
         loss = 0.5 * sse
@@ -218,39 +153,46 @@ class ChunkedObjective:
             w = theta[:nw].astype(dtype).astype(np.float64)
             loss += 0.5 * self.alpha * _sq_norm(w)
             grad[:nw] += self.alpha * w
-        grad *= 1.0 / m
-        return loss / m + self.beta * kl, grad
+        grad *= 1.0 / total
+        return loss / total + self.beta * kl, grad
 
 
 class ChunkedSquaredError:
-    """``theta -> mean_i ||x_i - x_hat_i||^2`` over a row-chunked dask array
-    (the held-out loss of early stopping), by map-reduce."""
+    """``theta -> mean_i ||x_i - x_hat_i||^2`` over row-chunked dask arrays
+    (the held-out loss of early stopping), by map-reduce: a mean weighted by
+    ``sample_weight``, of errors over the observed entries of ``target``."""
 
-    def __init__(self, X, arch):
-        self.blocks = list(X.to_delayed().ravel())
-        self.n = X.shape[0]
-        self.arch, self.dtype = arch, np.dtype(X.dtype)
+    def __init__(self, X_in, target, arch, sample_weight=None):
+        self.x_blocks = list(X_in.to_delayed().ravel())
+        self.t_blocks = [None] * len(self.x_blocks)
+        if target is not X_in:
+            self.t_blocks = list(target.to_delayed().ravel())
+        self.w_blocks, self.n = [None] * len(self.x_blocks), X_in.shape[0]
+        if sample_weight is not None:
+            self.w_blocks = list(sample_weight.to_delayed().ravel())
+            self.n = float(sample_weight.sum().compute())
+        self.arch, self.dtype = arch, np.dtype(X_in.dtype)
         self.budget = working_memory_bytes()
 
     def __call__(self, theta):
         import dask
 
         theta_d = dask.delayed(np.array(theta, dtype=np.float64))
-        parts = [
-            dask.delayed(_chunk_sse)(b, theta_d, self.arch, self.dtype, self.budget)
-            for b in self.blocks
-        ]
-        return _reduce(parts) / self.n
+        args = (theta_d, self.arch, self.dtype, self.budget)
+        blocks = zip(self.x_blocks, self.t_blocks, self.w_blocks)
+        parts = [dask.delayed(sse)(xb, tb, wb, *args) for xb, tb, wb in blocks]
+        return reduce(parts) / self.n
 
 
 # -------------------------------------------------------------------- backend
 
 
 class DaskData(TrainingRows):
-    """Training rows in the row chunks of a dask array (module docstring)."""
+    """Training rows in the row chunks of a dask array (module docstring);
+    ``sample_weight`` is a dask vector chunked like the rows, or None."""
 
-    def __init__(self, X, target=None, *, persist=False, mean=None):
-        super().__init__(X, target)
+    def __init__(self, X, target=None, *, persist=False, mean=None, sample_weight=None):
+        super().__init__(X, target, sample_weight)
         self.persist = persist
         self._mean = mean
 
@@ -258,34 +200,31 @@ class DaskData(TrainingRows):
         return A.persist() if self.persist else A
 
     def split(self, held_out: np.ndarray):
-        """``(train, validation)``: each chunk keeps its own rows, in order
-        (network input and target alike)."""
+        """``(train, validation)``: each chunk keeps its own rows, in order."""
         import dask.array as da
 
-        arrays = [self.X_in] if self.X_in is self.target else [self.X_in, self.target]
-        parts = {(a, v): [] for a in range(len(arrays)) for v in (False, True)}
-        start = 0
-        for i, size in enumerate(self.target.chunks[0]):
-            mask = held_out[start : start + size]
-            start += size
-            for val in (False, True):
-                rows = np.flatnonzero(mask == val)
+        def cut(A, val):
+            parts, start = [], 0
+            for i, size in enumerate(A.chunks[0]):
+                rows = np.flatnonzero(held_out[start : start + size] == val)
+                start += size
                 if len(rows):  # one chunk of this chunk's rows, in order
-                    for a, A in enumerate(arrays):
-                        parts[a, val].append(A.blocks[i][rows])
-        cat = [
-            [
-                self._kept(da.concatenate(parts[a, v], axis=0))
-                for a in range(len(arrays))
-            ]
-            for v in (False, True)
-        ]
-        return tuple(DaskData(*c, persist=self.persist) for c in cat)
+                    parts.append(A.blocks[i][rows])
+            return self._kept(da.concatenate(parts, axis=0))
+
+        out, w = [], self.sample_weight
+        for val in (False, True):
+            T = cut(self.target, val)
+            X_in = T if self.X_in is self.target else cut(self.X_in, val)
+            part_w = None if w is None else cut(w, val)
+            out.append(DaskData(X_in, T, persist=self.persist, sample_weight=part_w))
+        if w is not None:
+            check_split_weights(*(float(p.sample_weight.sum().compute()) for p in out))
+        return tuple(out)
 
     def corrupted(self, noise, rng) -> DaskData:
-        """Each chunk of the network input (missing entries filled) corrupted
-        by its own generator, seeded from ``rng``; the target kept."""
-        X = self.X_in
+        """Each chunk corrupted by its own generator, seeded from ``rng``."""
+        X = self.X_in  # the filled input when the target has NaN
         low = high = None
         if noise.kind == "salt_and_pepper":
             low, high = self.column_range()
@@ -293,53 +232,80 @@ class DaskData(TrainingRows):
         seeds = chunk_seeds(rng, X.numblocks[0])
         chunks = (tuple(k * c for c in X.chunks[0]), X.chunks[1])
         meta = np.empty((0, 0), X.dtype)
-        kernel = partial(_corrupt_chunk, seeds=seeds, noise=noise, low=low, high=high)
+        kernel = partial(corrupt, seeds=seeds, noise=noise, low=low, high=high)
         X_in = self._kept(X.map_blocks(kernel, chunks=chunks, dtype=X.dtype, meta=meta))
         # each clean chunk stands for its k corrupted copies, never tiled
-        return DaskData(X_in, self.target, persist=self.persist, mean=self._mean)
+        kw = dict(
+            persist=self.persist, mean=self._mean, sample_weight=self.sample_weight
+        )
+        return DaskData(X_in, self.target, **kw)
 
     def objective(self, arch, *, alpha, beta, rho):
-        return ChunkedObjective(
-            self.X_in, self.target, arch, alpha=alpha, beta=beta, rho=rho
-        )
+        kw = dict(alpha=alpha, beta=beta, rho=rho, sample_weight=self.sample_weight)
+        return ChunkedObjective(self.X_in, self.target, arch, **kw)
 
     def mean_sq_error(self, arch):
-        return ChunkedSquaredError(self.target, arch)
+        return ChunkedSquaredError(self.X_in, self.target, arch, self.sample_weight)
 
     def row_errors(self, arch):
-        """``theta -> ||x_i - x_hat_i||^2`` of each row, gathered chunk by
-        chunk (the cross-validated choice, on small data only)."""
+        """``theta -> ||x_i - x_hat_i||^2`` of each row (without the sample
+        weights), gathered chunk by chunk (the cross-validated choice, on
+        small data only)."""
         import dask
 
-        blocks, dtype = self.target.to_delayed().ravel(), self.target.dtype
-        kernel, budget = dask.delayed(_chunk_row_errors), working_memory_bytes()
+        x_blocks, dtype = self.X_in.to_delayed().ravel(), self.X_in.dtype
+        t_blocks = [None] * len(x_blocks)
+        if self.target is not self.X_in:
+            t_blocks = self.target.to_delayed().ravel()
+        kernel, budget = dask.delayed(row_errors), working_memory_bytes()
 
         def errors(theta):
             theta_d = dask.delayed(np.array(theta, dtype=np.float64))
-            parts = [kernel(b, theta_d, arch, dtype, budget) for b in blocks]
+            blocks = zip(x_blocks, t_blocks)
+            parts = [kernel(x, t, theta_d, arch, dtype, budget) for x, t in blocks]
             return np.concatenate(dask.compute(*parts))
 
         return errors
+
+    def weight_mean(self) -> float:
+        w = self.sample_weight
+        return 1.0 if w is None else float(w.mean().compute())
+
+    def weights_in_memory(self):
+        w = self.sample_weight
+        return None if w is None else np.asarray(w.compute())
 
     def moments(self):
         """The :class:`~skae._pca.Moments` of the clean rows, summed chunk by
         chunk on the client as in memory: a worker's BLAS may round the Gram
         matrix differently, which Adam from the PCA start amplifies past 1e-9."""
-        return tree_sum([moments(B) for B in self.blocks()])
+        return tree_sum([moments(T, s) for _, T, s in self.blocks(inputs=False)])
 
     def column_mean(self) -> np.ndarray:
         if self._mean is None:
-            import dask.array as da  # of the observed entries (no column is empty)
-
-            self._mean = np.asarray(da.nanmean(self.target, axis=0).compute())
+            self._mean = column_means(self.target, self.sample_weight)
         return self._mean
 
     def column_range(self):
+        """Per-feature ``(minimum, maximum)`` of the clean rows of positive
+        weight (NaN ignored)."""
         import dask
         import dask.array as da
 
-        X = self.target
+        X, w = self.target, self.sample_weight
+        if w is not None:
+            X = da.where((w > 0)[:, None], X, np.nan)
         return dask.compute(da.nanmin(X, axis=0), da.nanmax(X, axis=0))
+
+    def _weights_for(self, A):
+        """The sample weights of the rows of ``A``: codes of the clean rows
+        or of their chunk-wise copies (a denoising pair)."""
+        w = self.sample_weight
+        if w is None or A.shape[0] == w.shape[0]:
+            return w
+        k = A.shape[0] // w.shape[0]
+        chunks = (tuple(k * c for c in w.chunks[0]),)
+        return w.map_blocks(np.tile, k, chunks=chunks, dtype=w.dtype)
 
     def pretrain_hooks(self, *, alpha, rho) -> dict:
         """Each stage fitted by map-reduce L-BFGS, its codes computed (and
@@ -358,28 +324,37 @@ class DaskData(TrainingRows):
             )
             return self._kept(codes)
 
+        def make_objective(inputs, targets, stage, beta):
+            sw = self._weights_for(targets)
+            return ChunkedObjective(
+                inputs, targets, stage, beta, alpha=alpha, rho=rho, sample_weight=sw
+            )
+
+        def column_mean(A):
+            if self.sample_weight is None:
+                return np.asarray(A.mean(axis=0).compute())
+            return column_means(A, self._weights_for(A))
+
         return dict(
-            make_objective=partial(ChunkedObjective, alpha=alpha, rho=rho),
-            encode=encode,
-            column_mean=lambda A: np.asarray(A.mean(axis=0).compute()),
+            make_objective=make_objective, encode=encode, column_mean=column_mean
         )
 
-    def blocks(self):
-        """The clean rows, one chunk at a time, computed on the client, in
-        aligned memory (a chunk received from a worker may start at any byte,
-        where BLAS rounds differently than on the same rows in memory)."""
-        for block in self.target.to_delayed().ravel():
-            yield np.require(block.compute(), requirements=["C", "A"])
-
-    def pairs(self):
-        """``(network input, target)`` of each chunk, as :meth:`blocks`."""
-        if self.X_in is self.target:
-            yield from ((B, B) for B in self.blocks())
-            return
-        import dask
-
-        for a, b in zip(
-            self.X_in.to_delayed().ravel(), self.target.to_delayed().ravel()
-        ):
-            A, B = dask.compute(a, b)
-            yield tuple(np.require(M, requirements=["C", "A"]) for M in (A, B))
+    def blocks(self, inputs=True):
+        """``(X_in, target, sample_weight)`` of the clean rows, one chunk at a
+        time, computed on the client, in aligned memory (a chunk received from
+        a worker may start at any byte, where BLAS rounds differently than on
+        the same rows in memory); ``X_in`` is None unless ``inputs``."""
+        t_blocks = self.target.to_delayed().ravel()
+        x_blocks = t_blocks
+        if self.X_in is not self.target:
+            x_blocks = self.X_in.to_delayed().ravel()
+        w = self.sample_weight
+        w_blocks = [None] * len(t_blocks) if w is None else w.to_delayed().ravel()
+        for xb, tb, wb in zip(x_blocks, t_blocks, w_blocks):
+            T = np.require(tb.compute(), requirements=["C", "A"])
+            X_in = None
+            if inputs:
+                X_in = (
+                    T if xb is tb else np.require(xb.compute(), requirements=["C", "A"])
+                )
+            yield X_in, T, None if wb is None else np.asarray(wb.compute())

@@ -20,21 +20,29 @@ from functools import partial
 
 import numpy as np
 
+from skae._chunks import column_sums
 from skae._dask import DaskData, _on_distributed, as_dask_matrix
 from skae._inference import apply as apply_in_memory
 from skae._inference import n_outputs, working_memory_bytes
 from skae._means import combine_means, mean_parts
 from skae._missing import empty_columns_error, empty_rows_error, filled
-from skae._validation import check_value_magnitude, check_width
+from skae._validation import (
+    check_sample_weight,
+    check_value_magnitude,
+    check_weight_values,
+    check_width,
+)
 
 
-def training_data(X, fill=None) -> DaskData:
-    """The checks of :func:`skae._validation.check_training_data`, made on
-    the workers in one pass; the data persisted there under a distributed
-    client. Missing entries (NaN) are filled lazily, chunk by chunk, with
-    ``fill`` (a continued fit's ``fill_values_``; by default the column means
-    of the observed entries) in the network input; the target keeps them."""
+def training_data(X, sample_weight=None, fill=None) -> DaskData:
+    """The checks of :func:`skae._validation.check_training_data` (and of
+    :func:`skae._validation.check_sample_weight`), made on the workers in one
+    pass; the data persisted there under a distributed client. Missing
+    entries (NaN) are filled lazily, chunk by chunk, with ``fill`` (a
+    continued fit's ``fill_values_``; by default the column means of the
+    observed entries) in the network input; the target keeps them."""
     import dask
+    import dask.array as da
 
     X = as_dask_matrix(X)
     n, d = X.shape
@@ -44,12 +52,19 @@ def training_data(X, fill=None) -> DaskData:
             f"Found array with {what} (shape={X.shape}) while a minimum of "
             f"{2 if n < 2 else 1} is required."
         )
+    w = check_sample_weight(sample_weight, X)
     persist = _on_distributed(X)
     if persist:
         X = X.persist()
+        w = None if w is None else w.persist()
+    x_blocks = X.to_delayed().ravel()
+    w_blocks = [None] * len(x_blocks) if w is None else w.to_delayed().ravel()
     stats = dask.compute(
-        *[dask.delayed(_column_stats)(b) for b in X.to_delayed().ravel()]
+        *[dask.delayed(_column_stats)(b, s) for b, s in zip(x_blocks, w_blocks)]
     )
+    checks = None if w is None else (da.isfinite(w).all(), w.min(), w.sum())
+    # apart: computed with the delayed sums, dask 2026.8 mixed up the results
+    weights = None if w is None else dask.compute(*checks)
     if any(s["inf"] for s in stats):
         raise ValueError("Input X contains infinity.")
     starts = np.concatenate([[0], np.cumsum(X.chunks[0])[:-1]])
@@ -62,32 +77,34 @@ def training_data(X, fill=None) -> DaskData:
     low = np.fmin.reduce([s["low"] for s in stats], axis=None)
     high = np.fmax.reduce([s["high"] for s in stats], axis=None)
     check_value_magnitude(max(abs(float(low)), abs(float(high))), X.dtype, d)
+    if weights is not None:
+        check_weight_values(*weights)
     # the magnitude check bounds the values, so the sums were finite
-    mean = np.sum([s["sums"] for s in stats], axis=0) / np.maximum(counts, 1)
+    total = np.sum([s["weighted"][1] for s in stats], axis=0)
+    sums = np.sum([s["weighted"][0] for s in stats], axis=0)
+    mean = sums / np.where(total > 0, total, 1.0)
     if counts.sum() == n * d:
-        return DaskData(X, persist=persist, mean=mean)
+        return DaskData(X, persist=persist, mean=mean, sample_weight=w)
     values = (mean if fill is None else np.asarray(fill)).astype(X.dtype)
     kernel = partial(filled, values=values)
     X_in = X.map_blocks(kernel, dtype=X.dtype, meta=np.empty((0, 0), X.dtype))
     X_in = X_in.persist() if persist else X_in
-    return DaskData(X_in, X, persist=persist, mean=mean)
+    return DaskData(X_in, X, persist=persist, mean=mean, sample_weight=w)
 
 
-def _column_stats(block) -> dict:
+def _column_stats(block, weights=None) -> dict:
     """One chunk's share of :func:`training_data`'s checks: whether it holds
-    inf, its rows without an observed value (chunk-local), and per column
-    the observed entries' float64 sums, counts, minimum and maximum (NaN
-    where a column has none here). An overflow of the sums is left to the
-    magnitude check that follows, not reported as a warning here."""
+    inf, its rows without an observed value (chunk-local), and per column the
+    observed entries' counts, minimum and maximum (NaN where a column has
+    none here) and weighted ``(sums, total weights)``
+    (:func:`skae._chunks.column_sums`)."""
     B = np.asarray(block)
     observed = ~np.isnan(B)
-    with np.errstate(over="ignore", invalid="ignore"):
-        sums = np.where(observed, B, 0).sum(axis=0, dtype=np.float64)
     return {
         "inf": bool(np.isinf(B).any()),
         "empty_rows": np.flatnonzero(~observed.any(axis=1)),
         "counts": observed.sum(axis=0),
-        "sums": sums,
+        "weighted": column_sums(B, weights),
         "low": np.fmin.reduce(B, axis=0),
         "high": np.fmax.reduce(B, axis=0),
     }

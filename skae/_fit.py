@@ -23,15 +23,17 @@ answers: ``n_rows`` and ``dtype``; ``split(held_out)``; ``corrupted(noise,
 rng)``; ``objective(arch, alpha=, beta=, rho=)`` for L-BFGS;
 ``mean_sq_error(arch)`` for the held-out loss; ``column_mean()`` and
 ``column_range()``; ``pretrain_hooks(alpha=, rho=)`` with its ``X_in`` and
-``target``; and ``blocks()``, its rows in memory one row block at a time,
-for Adam, and ``pairs()``, the same blocks with their network input (missing
-entries filled) beside them.
+``target``; and ``blocks()``, its ``(X_in, target, sample_weight)`` in
+memory one row block at a time, for Adam. Its ``sample_weight`` (None, or one
+per row) weighs every one of these (:mod:`skae._network`'s objective).
 
 Adam's epochs (the definition that makes a dask fit equal an in-memory one):
 each epoch visits the row blocks in order, shuffles each block's rows with
 the fit's generator, and cuts them into minibatches of ``batch_size`` rows
 (the last of a block may be smaller); each minibatch is corrupted, when
-denoising, by the same generator right after it is cut. In memory the data is
+denoising, by the same generator right after it is cut; its sample weights go
+with it, and its objective is divided by its row count times the training
+rows' mean weight (:class:`skae._minibatch.BatchGradient`). In memory the data is
 one block; on a dask array the blocks are its row chunks (after the held-out
 rows are removed). The same rows in the same blocks with the same generator
 therefore give the same steps, wherever the blocks live.
@@ -51,7 +53,7 @@ from sklearn.utils import gen_batches
 
 from skae._adam import AdamState, minimize_adam
 from skae._means import safe_mean
-from skae._minibatch import BatchGradient
+from skae._minibatch import BatchGradient, gather_rows
 from skae._network import (
     _EPS,
     Architecture,
@@ -186,7 +188,8 @@ def check_penalties(theta0, arch: Architecture, hyper: Hyperparameters, dtype):
 
 
 def _adam_epochs(data, hyper: Hyperparameters):
-    """``epoch(rng)`` of :func:`skae._adam.minimize_adam` (module docstring)."""
+    """``epoch(rng)`` of :func:`skae._adam.minimize_adam` (module docstring):
+    batches ``(X_in, target, sample_weight)``."""
     rows = hyper.batch_rows(data.n_rows)
     noise = hyper.noise
     low = high = None
@@ -194,31 +197,26 @@ def _adam_epochs(data, hyper: Hyperparameters):
         low, high = data.column_range()
 
     def epoch(rng):
-        buf = None  # dense rows are gathered into it: a batch lives until the next
-        for block, target in data.pairs():  # the same array unless NaN were filled
-            perm = rng.permutation(block.shape[0])
-            dense = isinstance(block, np.ndarray)
-            if dense and (buf is None or buf.shape[1:] != block.shape[1:]):
-                buf = np.empty((rows, *block.shape[1:]), block.dtype)
-            for batch in gen_batches(block.shape[0], rows):
-                if dense:
-                    B = buf[: batch.stop - batch.start]
-                    np.take(block, perm[batch], axis=0, out=B)
-                else:
-                    B = block[perm[batch]]
-                T = B if target is block else target[perm[batch]]
-                # noise corrupts the network input, never the target
-                X_in = B if noise is None else noise.pair(B, rng, low, high)[0]
-                yield B.shape[0], (X_in, T)
+        bufs = {}  # dense rows are gathered into them: a batch lives until the next
+        for X_in, T, s in data.blocks():
+            perm = rng.permutation(T.shape[0])
+            for batch in gen_batches(T.shape[0], rows):
+                idx = perm[batch]
+                Tb = gather_rows(T, idx, bufs, "target", rows)
+                Xb = Tb if X_in is T else gather_rows(X_in, idx, bufs, "input", rows)
+                if noise is not None:
+                    Xb = noise.pair(Xb, rng, low, high)[0]
+                yield Tb.shape[0], (Xb, Tb, None if s is None else s[idx])
 
     return epoch
 
 
-def batch_objective(arch, hyper: Hyperparameters, dtype):
+def batch_objective(arch, hyper: Hyperparameters, dtype, mean_weight: float = 1.0):
     """``batch_fun(theta, (X_in, target))``: the objective on one minibatch
     (:meth:`skae._minibatch.BatchGradient.evaluate`: workspaces per batch height
     and the gradient preallocated, the returned gradient overwritten by the
-    next call), the seam through which tests inject faults into Adam's steps."""
+    next call; ``mean_weight`` that of the training rows), the seam through
+    which tests inject faults into Adam's steps."""
     batches = BatchGradient(
         arch,
         None,
@@ -228,17 +226,20 @@ def batch_objective(arch, hyper: Hyperparameters, dtype):
         alpha=hyper.alpha,
         sparsity_weight=hyper.sparsity_weight,
         sparsity_target=hyper.sparsity_target,
+        mean_weight=mean_weight,
     )
 
-    def batch_fun(theta, pair):
-        X_in, target = pair
+    def batch_fun(theta, batch):
+        X_in, target, *weights = batch  # (X_in, target[, sample_weight])
+        s = weights[0] if weights else None
         reps = X_in.shape[0] // max(1, target.shape[0])
         if reps > 1:  # n_corruptions copies of a minibatch: its rows repeated
             if sp.issparse(target):
                 target = sp.vstack([target] * reps, format="csr")
             else:
                 target = np.tile(target, (reps, 1))
-        return batches.evaluate(theta, X_in, target)
+            s = None if s is None else np.tile(s, reps)
+        return batches.evaluate(theta, X_in, target, s)
 
     return batch_fun
 
@@ -288,7 +289,7 @@ def _solve(data, arch, hyper, rng, start, callback, early, name, warn, stream=Fa
     if adam:
         state = start.adam or AdamState.fresh(arch.n_params, rng)
         result, adam_state = minimize_adam(
-            batch_objective(arch, hyper, dtype),
+            batch_objective(arch, hyper, dtype, data.weight_mean()),
             _adam_epochs(data, hyper),
             theta0,
             state,
@@ -316,10 +317,11 @@ def _cross_validated_iterations(data, arch, hyper, rng, start, name) -> tuple:
     starting weights as the final fit (a copy of ``rng``); a
     ``ConvergenceWarning`` says when every fold ran out of iterations."""
     quiet = dataclasses.replace(hyper, verbose=0)
-    traces, budget_out = [], 0
+    traces, weights, budget_out = [], [], 0
     for held_out in fold_masks(data.n_rows, N_FOLDS, rng):
         train, validation = data.split(held_out)
-        trace = RowErrorTrace(validation.row_errors(arch))
+        weights.append(validation.weights_in_memory())
+        trace = RowErrorTrace(validation.row_errors(arch), weights=weights[-1])
         early = EarlyStopping(trace, hyper.n_iter_no_change, hyper.tol)
         result = _solve(
             train, arch, quiet, copy.deepcopy(rng), start, None, early, name, False
@@ -327,6 +329,7 @@ def _cross_validated_iterations(data, arch, hyper, rng, start, name) -> tuple:
         budget_out += not result.converged and result.stopped_by is None
         traces.append(trace.rows)
     errors = stack_traces(traces)
+    w = None if weights[0] is None else np.concatenate(weights)
     if budget_out == N_FOLDS:
         warnings.warn(
             f"{name}: every cross-validation fold ran out of max_iter="
@@ -335,7 +338,8 @@ def _cross_validated_iterations(data, arch, hyper, rng, start, name) -> tuple:
             ConvergenceWarning,
             stacklevel=4,
         )
-    return choose_iteration(errors, SE_FACTOR), list(-safe_mean(errors, axis=1))
+    chosen = choose_iteration(errors, SE_FACTOR, w)
+    return chosen, list(-safe_mean(errors, axis=1, weights=w))
 
 
 def fit(

@@ -57,6 +57,7 @@ from skae._network import (
     unpack,
     unpack_skips,
 )
+from skae._terms import row_weights, total_weight, weighted_target
 
 #: Target bytes of one block's workspace (layer outputs plus scratch): about
 #: half of a core's L2 (1 MiB on the machine measured), leaving room for the
@@ -102,18 +103,20 @@ def _row_parts(n: int, n_parts: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
-def _pairs(X, T, start: int, stop: int, rows: int):
-    """``(X block, target block)`` over rows ``start:stop`` of ``X``, ``rows``
-    at a time. A target of ``n`` rows shorter than ``X`` stands for each of its
-    copies in ``X`` (row ``i + r * n`` against row ``i``, :func:`skae._noise.
-    corrupt`): blocks are cut at copy boundaries and it is indexed, never tiled."""
+def _pairs(X, T, start: int, stop: int, rows: int, W=None):
+    """``(X block, target block, weights block)`` over rows ``start:stop`` of
+    ``X``, ``rows`` at a time. A target of ``n`` rows shorter than ``X`` (and its
+    weights ``W``, None or per target row) stands for each of its copies in
+    ``X`` (row ``i + r * n`` against row ``i``, :func:`skae._noise.corrupt`):
+    blocks are cut at copy boundaries and it is indexed, never tiled."""
     m, n = X.shape[0], T.shape[0]
     if n and m % n:
         raise ValueError(f"{m} input rows do not repeat {n} target rows.")
     a = start
     while a < stop:
         end = min(a + rows, stop, (a // n + 1) * n)
-        yield X[a:end], T[a % n : a % n + end - a]
+        t = slice(a % n, a % n + end - a)
+        yield X[a:end], T[t], None if W is None else W[t]
         a = end
 
 
@@ -122,11 +125,10 @@ def _blocks_loss_grad(
 ) -> float:
     """Add into ``grad`` the blocks' gradients, in order; return their sse.
 
-    ``pairs`` are ``(X_block, target_block)``; blocks of ``ws``'s row count
-    use ``ws``, a shorter (last) block uses ``spare[0]`` (created on demand).
-    """
+    ``pairs`` are ``(X, target, weights)`` blocks; blocks of ``ws``'s row
+    count use ``ws``, a shorter (last) block ``spare[0]`` (made on demand)."""
     sse = 0.0
-    for Xb, Tb in pairs:
+    for Xb, Tb, Wb in pairs:
         size = Xb.shape[0]
         w = ws
         if size != ws.ones.shape[0]:
@@ -134,7 +136,7 @@ def _blocks_loss_grad(
                 spare[0] = Workspace(arch, size, dtype)
             w = spare[0]
         np.copyto(w.theta, theta, casting="same_kind")
-        s, _ = backprop(Xb, Tb, w, beta, rho, code_mean)
+        s, _ = backprop(Xb, Tb, w, beta, rho, code_mean, Wb)
         sse += s
         grad += w.grad
     return sse
@@ -150,8 +152,10 @@ def block_loss_grad(
     sparsity_target: float = 0.05,
     code_mean: np.ndarray | None = None,
     block_rows: int | None = None,
+    sample_weight=None,
 ) -> tuple[float, np.ndarray]:
-    """``(sse, gradient of 0.5 * sse + n * beta * KL)`` of the rows of ``X``.
+    """``(sse, gradient of 0.5 * sse + S * beta * KL)`` of the rows of ``X``
+    (:func:`skae._network.backprop`).
 
     Evaluated block by block on one Workspace of ``block_rows`` rows, the
     blocks' results added in row order into a float64 gradient: what one dask
@@ -160,18 +164,20 @@ def block_loss_grad(
     block otherwise, as in :func:`skae._network.backprop`). No weight decay, no
     division by the sample count: the caller finishes the objective.
     ``X`` and ``target`` are dense or sparse, converted to ``dtype``;
-    ``theta`` is float64.
+    ``theta`` is float64. ``target`` may hold NaN (missing entries, dense
+    only) and ``sample_weight`` weighs its rows: both become the weights of
+    :func:`skae._terms.weighted_target`, derived here, once per call.
     """
     dtype = np.dtype(dtype)
     X = _as_rows(X, dtype)
-    target = _as_rows(target, dtype)
+    target, weights = weighted_target(_as_rows(target, dtype), sample_weight)
     n = X.shape[0]
     grad = np.zeros(arch.n_params)
     if n == 0:
         return 0.0, grad
     rows = min(target.shape[0], block_rows or block_rows_for(arch, dtype))
     # sliced as they are evaluated: a sparse block's copy lives one block long
-    pairs = _pairs(X, target, 0, n, rows)
+    pairs = _pairs(X, target, 0, n, rows, weights)
     ws = Workspace(arch, rows, dtype)
     sse = _blocks_loss_grad(
         pairs,
@@ -196,12 +202,13 @@ def _as_rows(A, dtype):
 
 
 def _code_sum(blocks, theta_d: np.ndarray, arch: Architecture) -> np.ndarray:
-    """Sum of the code activations (float64) over the rows of ``blocks``."""
+    """Sum of the code activations (float64) over the rows of ``blocks``, each
+    ``(X_block, s_block)``: weighted by the sample weights ``s`` unless None."""
     c = arch.code_layer
     coefs, intercepts = unpack(theta_d, arch)
     skips = skip_terms(unpack_skips(theta_d, arch), arch.n_layers, "encoder")
     total = np.zeros(arch.sizes[c])
-    for Xb in blocks:
+    for Xb, sb in blocks:
         A = forward(
             Xb,
             coefs[:c],
@@ -210,7 +217,10 @@ def _code_sum(blocks, theta_d: np.ndarray, arch: Architecture) -> np.ndarray:
             skips=skips,
             keep=False,
         )[-1]
-        total += A.sum(axis=0, dtype=np.float64)
+        if sb is None:
+            total += A.sum(axis=0, dtype=np.float64)
+        else:
+            total += np.asarray(sb, np.float64) @ A
     return total
 
 
@@ -284,6 +294,9 @@ class BlockedObjective:
     limit_blas : bool
         Hold BLAS at one thread during each evaluation (process-wide, restored
         after). Always on with ``n_threads > 1``.
+    sample_weight : ndarray of shape (n_target_rows,), optional
+        Weights of the target rows (and their copies); with NaN in a dense
+        ``target``, :func:`skae._terms.weighted_target`'s weights, derived once.
     """
 
     def __init__(
@@ -298,11 +311,16 @@ class BlockedObjective:
         n_threads: int = 1,
         block_rows: int | None = None,
         limit_blas: bool = True,
+        sample_weight=None,
     ) -> None:
         self.arch, self.dtype = arch, np.dtype(dtype)
         X_d = _as_rows(X, self.dtype)
         T_d = X_d if target is X else _as_rows(target, self.dtype)
+        T_d, W = weighted_target(T_d, sample_weight)
         self.m = X_d.shape[0]
+        # sum of the weights of every row of X (r copies of each target row)
+        d, n_t = arch.sizes[-1], max(1, T_d.shape[0])
+        self.total = total_weight(W, T_d.shape[0], d) * (self.m // n_t)
         self.alpha = alpha
         self.sparsity_weight, self.sparsity_target = sparsity_weight, sparsity_target
         self.block_rows = int(block_rows or block_rows_for(arch, dtype))
@@ -310,8 +328,11 @@ class BlockedObjective:
         self.n_threads = len(parts)
         self.limit_blas = limit_blas or self.n_threads > 1
         rows = min(self.block_rows, max(1, T_d.shape[0]))
-        # (X block, target block) per part, sliced once (copies if sparse)
-        self._pairs = [list(_pairs(X_d, T_d, a, b, rows)) for a, b in parts]
+        # (X, target, weights) blocks per part, sliced once (copies if sparse)
+        self._pairs = [list(_pairs(X_d, T_d, a, b, rows, W)) for a, b in parts]
+        self._code_blocks = [
+            [(Xb, row_weights(Wb, d)) for Xb, _, Wb in part] for part in self._pairs
+        ]
         self._ws = [Workspace(arch, rows, dtype) for _ in parts]
         self._spare = [[None] for _ in parts]
         self._grads = [np.zeros(arch.n_params) for _ in parts]
@@ -332,14 +353,13 @@ class BlockedObjective:
 
     def _code_mean(self) -> np.ndarray:
         def part(i):
-            blocks = [Xb for Xb, _ in self._pairs[i]]
-            return _code_sum(blocks, self._theta_d, self.arch)
+            return _code_sum(self._code_blocks[i], self._theta_d, self.arch)
 
         sums = self._map(part)
         total = sums[0]
         for s in sums[1:]:
             total = total + s
-        return (total / self.m).astype(self.dtype)
+        return (total / self.total).astype(self.dtype)
 
     def _evaluate(self, theta):
         beta = self.sparsity_weight
@@ -389,8 +409,8 @@ class BlockedObjective:
             w = self._theta_d[:nw]
             loss += 0.5 * self.alpha * _sq_norm(w)
             grad[:nw] += self.alpha * w
-        grad *= 1.0 / self.m
-        return loss / self.m + beta * kl, grad
+        grad *= 1.0 / self.total
+        return loss / self.total + beta * kl, grad
 
     def close(self) -> None:
         """Stop the thread pool (also done when the object is collected)."""

@@ -9,13 +9,23 @@ from __future__ import annotations
 import numpy as np
 
 
-def safe_mean(values, axis=None):
+def safe_mean(values, axis=None, weights=None):
     """Mean of ``values`` in float64, taken over values scaled by their
     largest magnitude: finite whenever every value is, where a plain sum of
-    values near the float64 maximum overflows to inf."""
+    values near the float64 maximum overflows to inf. With ``weights`` (one
+    per value along ``axis``, or of ``values``' shape when ``axis`` is None)
+    the weighted mean ``sum w v / sum w``."""
     v = np.asarray(values, dtype=np.float64)
     if v.size == 0:
         return np.mean(v, axis=axis)
+    if weights is not None:
+        w = np.asarray(weights, dtype=np.float64)
+        if axis is not None and v.ndim > 1:  # weights along axis
+            shape = [1] * v.ndim
+            shape[axis] = -1
+            w = w.reshape(shape)
+        w = np.broadcast_to(w / np.max(w), v.shape)
+        return safe_mean(v * w, axis) / safe_mean(w, axis)
     finite = np.where(np.isfinite(v), np.abs(v), 0.0)  # inf stays inf below
     scale = np.max(finite, axis=axis, keepdims=True)
     scale = np.where(scale > 0, scale, 1.0)

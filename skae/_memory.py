@@ -7,6 +7,12 @@ the data; :class:`skae._dask.DaskData` answers the same for a dask array.
 
 ``ArrayData.objective`` builds the objective L-BFGS minimises: it is the
 documented seam through which tests inject faults into an in-memory fit.
+
+A backend also carries the rows' ``sample_weight`` (None: all 1): the
+objective, the held-out error (a weighted mean of the rows' errors), the PCA
+start's moments, the column means and the rows ``blocks()`` yields for Adam
+are weighted (:mod:`skae._network`'s objective). Missing target entries (NaN;
+``X_in`` is then the filled input) are masked where the target is read.
 """
 
 from __future__ import annotations
@@ -25,12 +31,12 @@ from skae._kernel import (
     use_blocked,
 )
 from skae._means import safe_mean
-from skae._missing import fill_values, has_nan
 from skae._network import Workspace, loss_grad, row_sq_errors
 from skae._pca import Moments, moments, tree_sum
+from skae._terms import check_split_weights, has_missing, weighted_target
 
 
-def objective(X_in, target, arch, *, alpha, beta, rho):
+def objective(X_in, target, arch, *, alpha, beta, rho, sample_weight=None):
     """``theta -> (J, grad J)`` of :func:`skae._network.loss_grad` on arrays in
     memory.
 
@@ -42,7 +48,8 @@ def objective(X_in, target, arch, *, alpha, beta, rho):
     bit-identical from call to call for a given thread count, and equal to
     each other up to rounding. A ``target`` whose rows each stand for their
     ``n_corruptions`` copies in ``X_in`` (a denoising pair) is always
-    evaluated by blocks, its rows indexed, never tiled."""
+    evaluated by blocks, its rows indexed, never tiled. ``sample_weight``
+    weighs ``target``'s rows; its NaN entries are missing (masked once)."""
     n_threads = available_threads()
     repeated = X_in.shape[0] != target.shape[0]
     blocked = use_blocked(arch, X_in.shape[0], X_in.dtype, n_threads)
@@ -57,33 +64,51 @@ def objective(X_in, target, arch, *, alpha, beta, rho):
             sparsity_weight=beta,
             sparsity_target=rho,
             n_threads=n_threads,
+            sample_weight=sample_weight,
         )
     ws = Workspace(arch, X_in.shape[0], X_in.dtype)
+    target, weights = weighted_target(target, sample_weight, X_in.dtype)
     return partial(
         loss_grad,
         X=X_in,
         target=target,
         ws=ws,
+        weights=weights,
         alpha=alpha,
         sparsity_weight=beta,
         sparsity_target=rho,
     )
 
 
-def _column_mean(A) -> np.ndarray:
-    """Column means of the observed (non-NaN) entries of ``A``."""
-    if not sp.issparse(A) and has_nan(A):
-        return fill_values(A)
-    return np.asarray(A.mean(axis=0)).ravel()
+def _column_mean(A, sample_weight=None) -> np.ndarray:
+    """The ``sample_weight``-weighted mean of each column of ``A`` over its
+    observed (non-NaN) entries."""
+    if sample_weight is None and not has_missing(A):
+        return np.asarray(A.mean(axis=0)).ravel()
+    s = np.ones(A.shape[0]) if sample_weight is None else sample_weight
+    s = np.asarray(s, dtype=np.float64)
+    if sp.issparse(A):
+        return np.asarray(A.T @ s).ravel() / s.sum()
+    observed = ~np.isnan(A)
+    return (s @ np.where(observed, A, 0.0)) / (s @ observed)
+
+
+def repeat_weights(sample_weight, n_rows: int):
+    """Weights of ``n_rows`` rows that repeat the weighted rows copy after
+    copy (a denoising pair's corrupted copies and their codes)."""
+    if sample_weight is None:
+        return None
+    return np.tile(sample_weight, n_rows // sample_weight.shape[0])
 
 
 class TrainingRows:
-    """What every data backend holds: the rows the network sees (``X_in``)
-    and those it must reproduce (``target``)."""
+    """What every data backend holds: the rows the network sees (``X_in``),
+    those it must reproduce (``target``) and their ``sample_weight``."""
 
-    def __init__(self, X_in, target=None):
+    def __init__(self, X_in, target=None, sample_weight=None):
         self.X_in = X_in
         self.target = X_in if target is None else target
+        self.sample_weight = sample_weight
 
     @property
     def n_rows(self) -> int:
@@ -95,90 +120,123 @@ class TrainingRows:
         """The working dtype."""
         return self.X_in.dtype
 
+    def weight_mean(self) -> float:
+        """Mean sample weight of the rows (1 without weights)."""
+        s = self.sample_weight
+        return 1.0 if s is None else float(s.mean())
+
+    def weights_in_memory(self):
+        """The sample weights as a NumPy array (None without)."""
+        return self.sample_weight
+
 
 class ArrayData(TrainingRows):
     """Training rows in memory, cut into ``row_blocks`` for Adam's epochs
     (one block unless told otherwise)."""
 
-    def __init__(self, X, target=None, row_blocks=None):
-        super().__init__(X, target)
+    def __init__(self, X, target=None, row_blocks=None, sample_weight=None):
+        super().__init__(X, target, sample_weight)
         n = self.target.shape[0]
         self.row_blocks = (n,) if row_blocks is None else tuple(row_blocks)
 
     def split(self, held_out: np.ndarray):
         """``(train, validation)`` parts, each row block keeping its rows in
-        their order (network input and target alike)."""
-        X, X_in = self.target, self.X_in
+        their order."""
+        X, s = self.target, self.sample_weight
         ends = np.cumsum(self.row_blocks)
         starts = ends - np.asarray(self.row_blocks)
         parts = []
         for keep in (~held_out, held_out):
             blocks = [int(keep[a:b].sum()) for a, b in zip(starts, ends)]
             rows = np.flatnonzero(keep)
-            target = None if X_in is X else X[rows]
-            parts.append(
-                ArrayData(X_in[rows], target, row_blocks=[b for b in blocks if b])
-            )
+            T = X[rows]
+            X_in = T if self.X_in is X else self.X_in[rows]
+            w = None if s is None else s[rows]
+            parts.append(ArrayData(X_in, T, [b for b in blocks if b], w))
+        if s is not None:
+            check_split_weights(*(float(p.sample_weight.sum()) for p in parts))
         return tuple(parts)
 
     def corrupted(self, noise, rng) -> ArrayData:
-        """The training pair of a fixed objective: every row of the network
-        input (missing entries filled) corrupted ``noise.n_corruptions``
-        times, by one generator in row order, against the target."""
-        X_in, _ = noise.pair(self.X_in, rng)
-        return ArrayData(X_in, self.target, self.row_blocks)
+        """The training pair of a fixed objective: every row corrupted
+        ``noise.n_corruptions`` times, by one generator in row order."""
+        X_in = noise.pair(self.X_in, rng)[0]  # the filled input, if NaN
+        return ArrayData(X_in, self.target, self.row_blocks, self.sample_weight)
 
     def objective(self, arch, *, alpha, beta, rho):
-        return objective(self.X_in, self.target, arch, alpha=alpha, beta=beta, rho=rho)
+        return objective(
+            self.X_in,
+            self.target,
+            arch,
+            alpha=alpha,
+            beta=beta,
+            rho=rho,
+            sample_weight=self.sample_weight,
+        )
 
     def mean_sq_error(self, arch):
-        """``theta -> mean_i ||x_i - x_hat_i||^2`` over these rows."""
-        errors = self.row_errors(arch)
-        return lambda theta: safe_mean(errors(theta))
+        """``theta -> mean_i ||x_i - x_hat_i||^2`` over these rows (weighted)."""
+        errors, s = self.row_errors(arch), self.sample_weight
+        return lambda theta: safe_mean(errors(theta), weights=s)
 
     def row_errors(self, arch):
-        """``theta -> ||x_i - x_hat_i||^2`` of each of these rows."""
-        return partial(row_sq_errors, arch=arch, X=self.target)
+        """``theta -> ||x_i - x_hat_i||^2`` of each of these rows (without the
+        sample weights; over the observed entries, times ``d / d_i``)."""
+        if self.X_in is self.target:
+            return partial(row_sq_errors, arch=arch, X=self.target)
+        target, weights = weighted_target(self.target)
+        return partial(
+            row_sq_errors, arch=arch, X=self.X_in, target=target, weights=weights
+        )
 
     def moments(self) -> Moments:
         """The :class:`~skae._pca.Moments` of the clean rows (PCA start),
         summed over the row blocks as the dask backend sums its chunks."""
-        return tree_sum([moments(B) for B in self.blocks()])
+        return tree_sum([moments(T, s) for _, T, s in self.blocks(inputs=False)])
 
     def column_mean(self) -> np.ndarray:
-        return _column_mean(self.target)
+        return _column_mean(self.target, self.sample_weight)
 
     def column_range(self):
-        """Per-feature ``(minimum, maximum)`` of the clean rows."""
-        X = self.target
-        if not sp.issparse(X):  # fmin/fmax skip missing entries
-            return np.fmin.reduce(X, axis=0), np.fmax.reduce(X, axis=0)
+        """Per-feature ``(minimum, maximum)`` of the clean rows of positive
+        weight (NaN ignored)."""
+        X, s = self.target, self.sample_weight
+        if s is not None:
+            X = X[np.flatnonzero(s > 0)]
+        if has_missing(X):
+            return np.nanmin(X, axis=0), np.nanmax(X, axis=0)
         low, high = X.min(axis=0), X.max(axis=0)
-        return low.toarray().ravel(), high.toarray().ravel()
+        if sp.issparse(X):
+            low, high = low.toarray().ravel(), high.toarray().ravel()
+        return low, high
 
     def pretrain_hooks(self, *, alpha, rho) -> dict:
         """How :func:`skae._pretrain.greedy_pretrain` evaluates a stage."""
+        s = self.sample_weight
 
         def make_objective(inputs, targets, stage, beta):
-            return objective(inputs, targets, stage, alpha=alpha, beta=beta, rho=rho)
+            sw = repeat_weights(s, targets.shape[0])
+            penalties = dict(alpha=alpha, beta=beta, rho=rho)
+            return objective(inputs, targets, stage, **penalties, sample_weight=sw)
 
-        return dict(make_objective=make_objective, column_mean=_column_mean)
+        def column_mean(A):
+            return _column_mean(A, repeat_weights(s, A.shape[0]))
 
-    def blocks(self):
-        """The clean rows, one row block at a time."""
-        start = 0
+        return dict(make_objective=make_objective, column_mean=column_mean)
+
+    def blocks(self, inputs=True):
+        """``(X_in, target, sample_weight)`` of the clean rows, one row block
+        at a time (the weights None without; ``X_in`` is ``target`` unless
+        it holds the filled input of a target with NaN; None unless
+        ``inputs``)."""
+        start, s = 0, self.sample_weight
         for size in self.row_blocks:
-            yield self.target[start : start + size]
-            start += size
-
-    def pairs(self):
-        """``(network input, target)`` of each row block, in order (the same
-        array twice when the input is the target): Adam's epochs."""
-        same = self.X_in is self.target
-        start = 0
-        for size in self.row_blocks:
-            T = self.target[start : start + size]
-            yield (T if same else self.X_in[start : start + size]), T
+            rows = slice(start, start + size)
+            T = self.target[rows]
+            X_in = None
+            if inputs:
+                X_in = T if self.X_in is self.target else self.X_in[rows]
+            yield X_in, T, None if s is None else s[rows]
             start += size
 
 

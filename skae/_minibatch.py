@@ -20,6 +20,7 @@ from skae._network import (
     _sq_norm,
     backprop,
 )
+from skae._terms import total_weight, weighted_target
 
 
 class BatchGradient:
@@ -41,6 +42,20 @@ class BatchGradient:
     measured 50x slower), the parts' gradients added in part order. A
     sparsity penalty needs the batch's mean code before the backward pass, so
     it evaluates the batch in one part.
+
+    Sample weights ``s`` (and NaN in the target, dense only: missing entries,
+    :func:`skae._terms.weighted_target`) weigh the batch's squared errors as in
+    :func:`skae._network.loss_grad`, but the batch's objective is divided by
+    its *expected* total weight ``b * s_bar`` (``s_bar``, ``mean_weight``, the
+    mean of ``s`` over the training rows), not by its own::
+
+        [0.5 sum_(i in batch) s_i e_i + 0.5 alpha ||W||^2 + S_b beta KL] / (b s_bar)
+
+    with ``S_b`` the batch's total weight and ``KL`` at its ``s``-weighted mean
+    code. A batch covering every row is then exactly the full objective (an
+    integer weight is the repeated row); over a shuffled epoch a minibatch's
+    data-term gradient is an unbiased estimate of the full one, and a batch of
+    small total weight takes a small step rather than a rescaled one.
     """
 
     def __init__(
@@ -54,8 +69,17 @@ class BatchGradient:
         sparsity_weight: float = 0.0,
         sparsity_target: float = 0.05,
         n_threads: int = 1,
+        sample_weight=None,
+        mean_weight: float | None = None,
     ) -> None:
         self.arch, self.dtype = arch, np.dtype(dtype)
+        self.sample_weight = None
+        if sample_weight is not None:
+            self.sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        if mean_weight is None:  # the stored rows' (1 without weights)
+            s = self.sample_weight
+            mean_weight = 1.0 if s is None else float(s.mean())
+        self.mean_weight = float(mean_weight)
         self.X = None if X is None else _as_rows(X, self.dtype)
         same = target is X
         self.target = self.X if same or target is None else _as_rows(target, dtype)
@@ -86,13 +110,14 @@ class BatchGradient:
         np.take(A, rows, axis=0, out=out)
         return out
 
-    def _part(self, i, xb, tb, theta):
+    def _part(self, i, xb, tb, wb, theta):
         n = xb.shape[0]
         ws = self._ws.get((i, n))
         if ws is None:
             ws = self._ws[(i, n)] = Workspace(self.arch, n, self.dtype)
         np.copyto(ws.theta, theta, casting="same_kind")
-        sse, kl = backprop(xb, tb, ws, self.sparsity_weight, self.sparsity_target)
+        beta, rho = self.sparsity_weight, self.sparsity_target
+        sse, kl = backprop(xb, tb, ws, beta, rho, None, wb)
         return sse, kl, ws
 
     def __call__(self, theta: np.ndarray, rows: np.ndarray) -> tuple[float, np.ndarray]:
@@ -101,33 +126,41 @@ class BatchGradient:
             tb = xb
         else:
             tb = self._gather(self.target, self._tbuf, rows)
-        return self.evaluate(theta, xb, tb)
+        sw = None if self.sample_weight is None else self.sample_weight[rows]
+        return self.evaluate(theta, xb, tb, sw)
 
-    def evaluate(self, theta: np.ndarray, xb, tb) -> tuple[float, np.ndarray]:
-        """``(loss, grad)`` on the batch ``(xb, tb)`` (in ``dtype``)."""
+    def evaluate(
+        self, theta: np.ndarray, xb, tb, sample_weight=None
+    ) -> tuple[float, np.ndarray]:
+        """``(loss, grad)`` on the batch ``(xb, tb)`` (in ``dtype``), its rows
+        weighted by ``sample_weight`` (class docstring)."""
         b = xb.shape[0]
+        m = b * self.mean_weight  # the batch's expected total weight
         grad = self.grad
+        tb, wts = weighted_target(tb, sample_weight, self.dtype)
         if self.pool is None or b < 2 * self.n_threads:
-            sse, kl, ws = self._part(0, xb, tb, theta)
-            np.multiply(ws.grad, 1.0 / b, out=grad)
+            sse, kl, ws = self._part(0, xb, tb, wts, theta)
+            np.multiply(ws.grad, 1.0 / m, out=grad)
         else:
             parts = _row_parts(b, self.n_threads)
             with BlasOneThread():
                 futures = [
-                    self.pool.submit(self._part, i, xb[p:q], tb[p:q], theta)
+                    self.pool.submit(
+                        self._part, i, xb[p:q], tb[p:q], _rows(wts, p, q), theta
+                    )
                     for i, (p, q) in enumerate(parts)
                     if i > 0
                 ]
                 p, q = parts[0]
-                results = [self._part(0, xb[p:q], tb[p:q], theta)]
+                results = [self._part(0, xb[p:q], tb[p:q], _rows(wts, p, q), theta)]
                 results += [f.result() for f in futures]
             sse, kl = 0.0, 0.0
             for i, (s, _, ws) in enumerate(results):
                 sse += s
                 if i == 0:
-                    np.multiply(ws.grad, 1.0 / b, out=grad)
+                    np.multiply(ws.grad, 1.0 / m, out=grad)
                 else:
-                    np.multiply(ws.grad, 1.0 / b, out=self._tmp)
+                    np.multiply(ws.grad, 1.0 / m, out=self._tmp)
                     grad += self._tmp
         loss = 0.5 * sse
         if self.alpha > 0:
@@ -135,9 +168,10 @@ class BatchGradient:
             w = ws.theta[:nw]
             loss += 0.5 * self.alpha * _sq_norm(w)
             decay = self._tmp[:nw]
-            np.multiply(w, self.alpha / b, out=decay)
+            np.multiply(w, self.alpha / m, out=decay)
             grad[:nw] += decay
-        return loss / b + self.sparsity_weight * kl, grad
+        S_b = total_weight(wts, b, self.arch.sizes[-1])
+        return loss / m + self.sparsity_weight * kl * (S_b / m), grad
 
     def close(self) -> None:
         """Stop the thread pool (also done when the object is collected)."""
@@ -147,3 +181,21 @@ class BatchGradient:
 
     def __del__(self):
         self.close()
+
+
+def _rows(w, p: int, q: int):
+    """Rows ``p:q`` of the batch's weights (None stays None)."""
+    return None if w is None else w[p:q]
+
+
+def gather_rows(A, idx, bufs: dict, key: str, rows: int):
+    """Rows ``idx`` of a block: a dense block's gathered into ``bufs[key]``
+    (``rows`` high, made on first use and reused by every later batch)."""
+    if not isinstance(A, np.ndarray):
+        return A[idx]
+    buf = bufs.get(key)
+    if buf is None or buf.shape[1:] != A.shape[1:] or buf.dtype != A.dtype:
+        buf = bufs[key] = np.empty((rows, *A.shape[1:]), A.dtype)
+    out = buf[: len(idx)]
+    np.take(A, idx, axis=0, out=out)
+    return out

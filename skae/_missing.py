@@ -96,18 +96,24 @@ def check_missing(X, *, rows: bool, columns: bool) -> None:
             raise empty_columns_error(empty)
 
 
-def fill_values(X) -> np.ndarray:
-    """Column means of the observed entries of ``X`` (dense or sparse), in
-    ``X``'s dtype, computed in float64."""
+def fill_values(X, sample_weight=None) -> np.ndarray:
+    """Column means of the observed entries of ``X`` (dense or sparse),
+    weighted by ``sample_weight`` (rows of zero weight count where a column
+    has no other observed entry), in ``X``'s dtype, computed in float64."""
+    n = X.shape[0]
+    s = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
     if sp.issparse(X):
-        means = np.asarray(X.mean(axis=0, dtype=np.float64)).ravel()
-    elif has_nan(X):
-        observed = ~np.isnan(X)
-        sums = np.where(observed, X, 0).sum(axis=0, dtype=np.float64)
-        means = sums / np.maximum(observed.sum(axis=0), 1)
+        sums, total = np.asarray(X.T @ s).ravel(), np.full(X.shape[1], s.sum())
     else:
-        means = X.mean(axis=0, dtype=np.float64)
-    return means.astype(X.dtype)
+        observed = ~np.isnan(X) if has_nan(X) else np.ones(X.shape, bool)
+        sums = s @ np.where(observed, X, 0).astype(np.float64)
+        total = s @ observed
+        if not (total > 0).all():  # observed only where the weight is 0
+            counts = observed.sum(axis=0)
+            plain = np.where(observed, X, 0).sum(axis=0) / np.maximum(counts, 1)
+            sums = np.where(total > 0, sums, plain)
+            total = np.where(total > 0, total, 1.0)
+    return (sums / total).astype(X.dtype)
 
 
 def filled(X, values: np.ndarray):

@@ -11,115 +11,41 @@ transposed views of the encoder matrices.
 Shapes: ``X`` is ``(n_samples, n_features)``; layer ``i`` (1-based) maps
 ``(n, sizes[i - 1]) -> (n, sizes[i])`` by ``f_i(A @ W_i + b_i)``.
 
-The objective for ``m`` samples (rows of the possibly corrupted input ``X``
-and of the clean ``target``) is::
+The objective over the rows ``i`` of the input ``X`` (never NaN) and of the
+``target`` (NaN where an entry is missing), ``r = x_hat(X) - target``::
 
-    J = 1/(2m) sum_i ||target_i - xhat(X_i)||^2 + alpha/(2m) sum ||W||^2
-        + beta * sum_j KL(rho || rho_hat_j)
+    J = [ 0.5 sum_i s_i (d / d_i) sum_{j observed in row i} r_ij^2
+          + 0.5 alpha ||W||^2 ] / sum_i s_i  +  beta sum_k KL(rho || rho_hat_k)
 
-where ``rho_hat_j`` is the mean activation of code unit ``j`` over the samples
-and the weight decay covers the layer matrices ``W``, not the skip path.
+``s_i`` is the row's sample weight (1 without weights), ``d`` the number of
+features, ``d_i`` the row's observed target entries, ``rho_hat_k = sum_i s_i
+a_ik / sum_i s_i`` the weighted mean of code unit ``k``; the decay covers the
+layer matrices ``W``, not the skip path. Without NaN and weights this is
+``1/(2m) sum_i ||r_i||^2 + alpha/(2m) ||W||^2 + beta KL``; an integer weight
+equals repeating the row, a zero weight dropping it. The weights of the
+squared errors, and the NaN-free target, come from
+:func:`skae._terms.weighted_target`; :func:`row_sq_errors` gives the rows'
+errors without ``s`` (``d / d_i`` times the observed sum).
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
 from skae._activations import ACTIVATIONS, DERIVATIVES
-
-# rho_hat is clipped to [_EPS, 1 - _EPS] inside the KL divergence.
-_EPS = 1e-10
-
-
-@dataclass(frozen=True)
-class Architecture:
-    """Layer sizes ``(n_features, *hidden, n_components, *reversed(hidden),
-    n_features)``, one activation name per layer, and weight tying."""
-
-    sizes: tuple[int, ...]
-    activations: tuple[str, ...]
-    tied: bool = False
-    skip: bool = False
-
-    @property
-    def n_layers(self) -> int:
-        return len(self.sizes) - 1
-
-    @property
-    def code_layer(self) -> int:
-        """1-based index of the code layer: encoder is layers 1..code_layer."""
-        return self.n_layers // 2
-
-    @property
-    def weight_shapes(self) -> list[tuple[int, int]]:
-        """Shapes of the free weight matrices, in storage order."""
-        n_free = self.code_layer if self.tied else self.n_layers
-        return [(self.sizes[i], self.sizes[i + 1]) for i in range(n_free)]
-
-    @property
-    def skip_layers(self) -> tuple[tuple[int, int], ...]:
-        """``(target, source)`` 1-based layer pairs of the linear skip path.
-
-        Layer 0 is the input. With ``skip`` the code layer also receives
-        ``x @ S_enc`` and the output layer ``z @ S_dec``: a linear (PCA) path
-        beside the nonlinear branches.
-        """
-        if not self.skip:
-            return ()
-        return ((self.code_layer, 0), (self.n_layers, self.code_layer))
-
-    @property
-    def skip_shapes(self) -> list[tuple[int, int]]:
-        """Shapes of the free skip matrices (``S_dec = S_enc.T`` when tied)."""
-        pairs = self.skip_layers[:1] if self.tied else self.skip_layers
-        return [(self.sizes[s], self.sizes[t]) for t, s in pairs]
-
-    @property
-    def n_decayed(self) -> int:
-        """Number of weights under weight decay: the free weight matrices,
-        not the linear skip path (stored right after them), so that decay
-        shrinks the nonlinear branches towards the PCA path, never that
-        path itself."""
-        return sum(a * b for a, b in self.weight_shapes)
-
-    @property
-    def n_weights(self) -> int:
-        return self.n_decayed + sum(a * b for a, b in self.skip_shapes)
-
-    @property
-    def n_params(self) -> int:
-        return self.n_weights + sum(self.sizes[1:])
-
-
-def make_architecture(
-    n_features: int,
-    hidden_layer_sizes: tuple[int, ...],
-    n_components: int,
-    activation: str,
-    code_activation: str,
-    output_activation: str,
-    tied: bool = False,
-    skip: bool = False,
-) -> Architecture:
-    """Mirror the encoder ``n_features -> hidden -> n_components`` into a decoder.
-
-    ``skip`` adds the linear skip path (:attr:`Architecture.skip_layers`); it
-    needs at least one hidden layer (without one the network is that path).
-    """
-    hidden = tuple(int(h) for h in hidden_layer_sizes)
-    sizes = (n_features, *hidden, n_components, *hidden[::-1], n_features)
-    acts = (
-        (activation,) * len(hidden)
-        + (code_activation,)
-        + (activation,) * len(hidden)
-        + (output_activation,)
-    )
-    if skip and not hidden:
-        raise ValueError("a skip path needs at least one hidden layer")
-    return Architecture(sizes=sizes, activations=acts, tied=tied, skip=skip)
+from skae._architecture import Architecture, make_architecture  # noqa: F401
+from skae._terms import (  # noqa: F401 (re-exported: _EPS, _subtract_target)
+    _EPS,
+    _sq_norm,
+    _subtract_target,
+    kl_sparsity,
+    row_sse,
+    row_weights,
+    total_weight,
+    weigh_residual,
+    weighted_target,
+)
 
 
 def _views(theta: np.ndarray, arch: Architecture):
@@ -261,43 +187,33 @@ def predict(X, coefs, intercepts, activations, skips=()) -> np.ndarray:
     return forward(X, coefs, intercepts, activations, skips=skips, keep=False)[-1]
 
 
-def _subtract_target(D: np.ndarray, target) -> None:
-    """``D -= target`` for a dense or sparse ``target``, in place."""
-    if sp.issparse(target):
-        coo = target.tocoo()
-        coo.sum_duplicates()
-        D[coo.row, coo.col] -= coo.data
-    else:
-        np.subtract(D, target, out=D)
-
-
-def sq_errors(X, coefs, intercepts, activations, skips=()) -> np.ndarray:
-    """``||x - x_hat||^2`` of each row of ``X`` (dense or sparse) through the
-    given layers, which must map ``X``'s features back to themselves."""
+def sq_errors(
+    X, coefs, intercepts, activations, skips=(), target=None, weights=None
+) -> np.ndarray:
+    """Weighted squared error ``sum_j w_ij (target_ij - x_hat_ij)^2`` of each
+    row of ``X`` (dense or sparse) through the given layers, which must map
+    ``X``'s features back to themselves. ``target`` is ``X`` by default;
+    ``weights`` as in :func:`backprop`. A ``target`` with NaN and no
+    ``weights`` is masked here (:func:`skae._terms.weighted_target`): the
+    row's observed errors times ``d / d_i``."""
     R = predict(X, coefs, intercepts, activations, skips)
-    _subtract_target(R, X)
-    return np.einsum("ij,ij->i", R, R)
+    if target is None:
+        target = X
+    elif weights is None:
+        target, weights = weighted_target(target)
+    _subtract_target(R, target)
+    return row_sse(R, weights)
 
 
-def row_sq_errors(theta: np.ndarray, arch: Architecture, X) -> np.ndarray:
+def row_sq_errors(
+    theta: np.ndarray, arch: Architecture, X, target=None, weights=None
+) -> np.ndarray:
     """:func:`sq_errors` of the rows of ``X`` for the network ``theta``,
     evaluated in ``X``'s dtype."""
     theta = np.asarray(theta, dtype=X.dtype)
     coefs, intercepts = unpack(theta, arch)
     skips = skip_terms(unpack_skips(theta, arch), arch.n_layers)
-    return sq_errors(X, coefs, intercepts, arch.activations, skips)
-
-
-def _sq_norm(A: np.ndarray) -> float:
-    flat = A.reshape(-1)
-    return float(np.dot(flat, flat))
-
-
-def kl_sparsity(rho_hat: np.ndarray, rho: float) -> tuple[float, np.ndarray]:
-    """``sum_j KL(rho || rho_hat_j)`` and its derivative with respect to rho_hat."""
-    r = np.clip(rho_hat.astype(np.float64), _EPS, 1 - _EPS)
-    kl = rho * np.log(rho / r) + (1 - rho) * np.log((1 - rho) / (1 - r))
-    return float(kl.sum()), -rho / r + (1 - rho) / (1 - r)
+    return sq_errors(X, coefs, intercepts, arch.activations, skips, target, weights)
 
 
 class Workspace:
@@ -341,15 +257,18 @@ def backprop(
     sparsity_weight: float = 0.0,
     sparsity_target: float = 0.05,
     code_mean: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
 ) -> tuple[float, float]:
     """Forward and backward pass over one block of rows, parameters in ``ws.theta``.
 
-    Writes into ``ws.grad`` the gradient of ``0.5 * sse + n * beta * KL``, where
-    ``sse`` is the sum of squared reconstruction errors of these ``n`` rows and
-    ``KL`` is evaluated at ``code_mean`` (the mean code activation over *all*
-    training rows; computed from this block when ``None``). No weight decay and
-    no division by the sample count: :func:`loss_grad` and chunked drivers
-    finish the objective. Returns ``(sse, kl)``.
+    Writes into ``ws.grad`` the gradient of ``0.5 * sse + S * beta * KL``, where
+    ``sse = sum_ij w_ij r_ij^2`` over these ``n`` rows, ``S = sum_i s_i`` and
+    ``KL`` is evaluated at ``code_mean`` (the ``s``-weighted mean code over *all*
+    training rows; computed from this block when ``None``). ``target`` is
+    NaN-free; ``weights`` are None (``w = 1``), row weights ``s`` ``(n,)`` or
+    entry weights ``(n, d)`` in ``ws.dtype`` (:func:`skae._terms.weighted_target`).
+    No weight decay and no division by ``S``: :func:`loss_grad` and chunked
+    drivers finish the objective. Returns ``(sse, kl)``.
     """
     arch = ws.arch
     L, c = arch.n_layers, arch.code_layer
@@ -358,12 +277,16 @@ def backprop(
     n = X.shape[0]
     forward(X, coefs, intercepts, arch.activations, out=acts, skips=ws.skips)
 
-    kl, code_grad = 0.0, None
+    kl, code_grad, s = 0.0, None, None
     if sparsity_weight > 0:
-        if code_mean is None:
-            code_mean = np.dot(ws.ones, acts[c - 1]) / n
+        s = row_weights(weights, arch.sizes[-1])
+        if code_mean is None:  # this block's weighted mean (none if S = 0)
+            total = n if s is None else float(s.sum(dtype=np.float64))
+            mean = np.dot(ws.ones if s is None else s, acts[c - 1])
+            code_mean = mean / total if total > 0 else None
+    if sparsity_weight > 0 and code_mean is not None:
         kl, dkl = kl_sparsity(code_mean, sparsity_target)
-        # d(n * beta * KL(rho_hat)) / dA_c[i, j] = beta * dKL/drho_hat_j (n cancels)
+        # d(S beta KL(rho_hat)) / dA_c[i, j] = beta s_i dKL/drho_hat_j (S cancels)
         code_grad = (sparsity_weight * dkl).astype(ws.dtype)
 
     # Output layer: residual, then through the output activation's derivative;
@@ -371,12 +294,12 @@ def backprop(
     out = acts[L - 1]
     if arch.activations[L - 1] == "identity":
         _subtract_target(out, target)
-        sse = _sq_norm(out)
+        sse = weigh_residual(out, weights)
     else:
         R = ws.scratch(out.shape[1])
         np.copyto(R, out)
         _subtract_target(R, target)
-        sse = _sq_norm(R)
+        sse = weigh_residual(R, weights)
         DERIVATIVES[arch.activations[L - 1]](out)
         out *= R
 
@@ -415,7 +338,7 @@ def backprop(
             if layer - 1 == c and arch.skip:  # the output's skip reads the code
                 T += acts[L - 1] @ ws.skips[-1][2].T
             if layer - 1 == c and code_grad is not None:
-                T += code_grad
+                T += code_grad if s is None else np.outer(s, code_grad)
             if DERIVATIVES[name](A_prev):
                 A_prev *= T
     return sse, kl
@@ -429,15 +352,17 @@ def loss_grad(
     alpha: float = 0.0,
     sparsity_weight: float = 0.0,
     sparsity_target: float = 0.05,
+    weights: np.ndarray | None = None,
 ) -> tuple[float, np.ndarray]:
     """The objective ``J`` (module docstring) and its exact gradient at ``theta``.
 
     ``theta`` is float64 (as scipy's L-BFGS-B requires); the passes run in
-    ``ws.dtype``. Returns a float and a new float64 gradient vector.
+    ``ws.dtype``; ``target`` and ``weights`` as in :func:`backprop`. Returns a
+    float and a new float64 gradient vector.
     """
     np.copyto(ws.theta, theta, casting="same_kind")
-    m = X.shape[0]
-    sse, kl = backprop(X, target, ws, sparsity_weight, sparsity_target)
+    m = total_weight(weights, X.shape[0], ws.arch.sizes[-1])
+    sse, kl = backprop(X, target, ws, sparsity_weight, sparsity_target, None, weights)
     g = ws.grad
     nw = ws.arch.n_decayed
     w = ws.theta[:nw]

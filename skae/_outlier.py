@@ -27,10 +27,31 @@ from skae._transform import training_scores
 TUKEY_K = 1.5
 
 
-def auto_offset(scores: np.ndarray) -> float:
+def weighted_percentile(values, q, sample_weight=None) -> np.ndarray:
+    """``np.percentile(values, q)`` (linear interpolation) with frequency
+    weights: for integer weights, the percentile of each value repeated its
+    weight times (a zero weight drops it); for others the same rule on the
+    cumulative weights (position ``(sum w - 1) q / 100``)."""
+    x = np.asarray(values, dtype=np.float64)
+    if sample_weight is None:
+        return np.percentile(x, q)
+    w = np.asarray(sample_weight, dtype=np.float64)
+    x, w = x[w > 0], w[w > 0]
+    order = np.argsort(x, kind="stable")
+    x, cum = x[order], np.cumsum(w[order])  # value k at positions [cum-w, cum)
+    h = np.clip((cum[-1] - 1.0) * np.asarray(q, dtype=np.float64) / 100.0, 0, None)
+    low = np.floor(h)
+
+    def at(position):
+        return x[np.minimum(np.searchsorted(cum, position, side="right"), len(x) - 1)]
+
+    return at(low) + (h - low) * (at(low + 1) - at(low))
+
+
+def auto_offset(scores: np.ndarray, sample_weight=None) -> float:
     """The ``contamination="auto"`` threshold: the lower Tukey fence
-    ``Q1 - 1.5 IQR`` of the training ``scores``."""
-    q1, q3 = np.percentile(scores.astype(np.float64), [25.0, 75.0])
+    ``Q1 - 1.5 IQR`` of the training ``scores`` (weighted quartiles)."""
+    q1, q3 = weighted_percentile(scores, [25.0, 75.0], sample_weight)
     return float(q1 - TUKEY_K * (q3 - q1))
 
 
@@ -59,6 +80,10 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseAutoencoder):
     the training data may hold (quartiles do not move while fewer than a
     quarter of the rows are outliers). On well-modelled data it flags the
     long tail of the errors, typically a few percent of the training rows.
+    With ``sample_weight``, both use weighted percentiles of the training
+    scores (:func:`weighted_percentile`: a row counts its weight times, so
+    an integer weight is the row repeated and the flagged fraction is one of
+    the total weight).
 
     The detector is still an autoencoder and keeps ``transform`` (the codes,
     for plotting or for a downstream model) and ``set_output``, which also
@@ -191,11 +216,12 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseAutoencoder):
         self.noise_level = noise_level
         self.n_corruptions = n_corruptions
 
-    def _fitted_extras(self, X, attributes: dict) -> dict:
+    def _fitted_extras(self, X, attributes: dict, sample_weight=None) -> dict:
         scores = training_scores(X, attributes, type(self).__name__)
         if self.contamination == "auto":
-            return {"offset_": auto_offset(scores)}
-        return {"offset_": float(np.percentile(scores, 100.0 * self.contamination))}
+            return {"offset_": auto_offset(scores, sample_weight)}
+        q = 100.0 * self.contamination
+        return {"offset_": float(weighted_percentile(scores, q, sample_weight))}
 
     def decision_function(self, X):
         """Shifted score: negative for outliers, positive for inliers.

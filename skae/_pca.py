@@ -6,6 +6,13 @@ from three sums over rows (the row count, the column sums and the Gram matrix
 in memory in one pass (dense or sparse, never densifying a sparse ``X``), on
 a dask array by map-reduce over the row chunks. The axes are the leading
 eigenvectors of the centred scatter matrix, computed in float64.
+
+Sample weights ``s`` make the sums weighted (``sum_i s_i``, ``sum_i s_i x_i``,
+``X^T diag(s) X``): an integer weight is the row repeated, a zero weight the
+row dropped. Missing entries (NaN) count as if at their column's weighted
+observed mean, without a second pass over the rows: each block also sums the
+observed weight of each column and two products with the missing pattern,
+from which :meth:`Moments.filled` completes the Gram matrix exactly.
 """
 
 from __future__ import annotations
@@ -18,20 +25,55 @@ import numpy as np
 import scipy.sparse as sp
 
 from skae._network import Architecture, forward, init_params, unpack, unpack_skips
+from skae._terms import has_missing
 
 
 @dataclass
 class Moments:
-    """Row count, column sums and Gram matrix ``X^T X`` (float64)."""
+    """Weighted row count, column sums and Gram matrix ``X^T diag(s) X``
+    (float64). With missing entries, ``sums`` and ``gram`` read them as 0, and
+    ``observed`` (``sum_i s_i m_ij``, ``m`` the observed mask), ``cross``
+    (``sum_i s_i x_ij m_ij (1 - m_ik)``) and ``missing`` (``sum_i s_i (1 -
+    m_ij) (1 - m_ik)``) are set; None means nothing is missing."""
 
     count: float
     sums: np.ndarray
     gram: np.ndarray
+    observed: np.ndarray | None = None
+    cross: np.ndarray | None = None
+    missing: np.ndarray | None = None
 
     def __add__(self, other: Moments) -> Moments:
-        return Moments(
+        total = Moments(
             self.count + other.count, self.sums + other.sums, self.gram + other.gram
         )
+        if self.observed is not None or other.observed is not None:
+            parts = zip(self._missing_parts(), other._missing_parts())
+            total.observed, total.cross, total.missing = (a + b for a, b in parts)
+        return total
+
+    def _missing_parts(self):
+        if self.observed is not None:
+            return self.observed, self.cross, self.missing
+        d = self.sums.shape[0]
+        return np.full(d, self.count), np.zeros((d, d)), np.zeros((d, d))
+
+    def filled(self) -> Moments:
+        """The moments of the rows with each missing entry at its column's
+        weighted observed mean ``mu``: ``gram + P + P^T + missing * mu mu^T``
+        with ``P = cross * mu`` (column-wise)."""
+        if self.observed is None:
+            return self
+        if not (self.observed > 0).all():
+            empty = np.flatnonzero(self.observed <= 0)
+            raise ValueError(
+                f"{empty.size} feature(s) have no observed value in a row of "
+                f"positive weight (first: feature {empty[0]})."
+            )
+        mu = self.sums / self.observed
+        P = self.cross * mu[None, :]
+        gram = self.gram + P + P.T + self.missing * np.outer(mu, mu)
+        return Moments(self.count, self.sums + mu * (self.count - self.observed), gram)
 
 
 #: Fan-in of a tree sum of per-block results (the dask backend's reductions).
@@ -48,24 +90,35 @@ def tree_sum(parts: list):
     return parts[0]
 
 
-def moments(X) -> Moments:
-    """The :class:`Moments` of the rows of ``X`` (dense or sparse)."""
+def moments(X, sample_weight=None) -> Moments:
+    """The :class:`Moments` of the rows of ``X`` (dense or sparse; NaN, dense
+    only, marks a missing entry), weighted by ``sample_weight``."""
+    s = None if sample_weight is None else np.asarray(sample_weight, np.float64)
+    count = float(X.shape[0] if s is None else s.sum())
     if sp.issparse(X):
         X = X.astype(np.float64)
-        gram = np.asarray((X.T @ X).todense())
-        sums = np.asarray(X.sum(axis=0)).ravel()
-    else:
-        X = np.asarray(X, dtype=np.float64)
-        gram = X.T @ X
-        sums = X.sum(axis=0)
-    return Moments(float(X.shape[0]), sums, gram)
+        Xs = X if s is None else sp.csr_matrix(X.multiply(s[:, None]))
+        gram = np.asarray((X.T @ Xs).todense())
+        return Moments(count, np.asarray(Xs.sum(axis=0)).ravel(), gram)
+    X = np.asarray(X, dtype=np.float64)
+    if not has_missing(X):
+        Xs = X if s is None else X * s[:, None]
+        return Moments(count, Xs.sum(axis=0), X.T @ Xs)
+    gone = np.isnan(X).astype(np.float64)
+    Z = np.where(gone > 0, 0.0, X)
+    w = np.ones(X.shape[0]) if s is None else s
+    Zs, Gs = Z * w[:, None], gone * w[:, None]
+    observed = count - Gs.sum(axis=0)
+    return Moments(count, Zs.sum(axis=0), Z.T @ Zs, observed, Zs.T @ gone, gone.T @ Gs)
 
 
 def principal_axes(stats: Moments, n_components: int) -> tuple[np.ndarray, np.ndarray]:
     """``(mean, components)``: the mean row and the leading principal axes,
     shape ``(min(n_components, n_features), n_features)``, each axis's sign
     fixed so its largest entry is positive (as scikit-learn's ``svd_flip``)
-    so that the start is deterministic."""
+    so that the start is deterministic. Missing entries count as at their
+    column's weighted observed mean (:meth:`Moments.filled`)."""
+    stats = stats.filled()
     mean = stats.sums / stats.count
     scatter = stats.gram - stats.count * np.outer(mean, mean)
     k = min(n_components, scatter.shape[0])

@@ -24,7 +24,11 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import _get_feature_names, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    _get_feature_names,
+    validate_data,
+)
 
 from skae._activations import UNIT_INTERVAL_ACTIVATIONS
 from skae._missing import check_missing
@@ -101,6 +105,81 @@ def check_value_magnitude(big: float, dtype, n_features: int) -> None:
             f"value {float(finfo.max):.3g}). Scale the input (e.g. with "
             "StandardScaler), or pass float64 data instead of float32."
         )
+
+
+def check_sample_weight(sample_weight, X):
+    """``sample_weight`` checked against the rows of ``X`` (None stays None):
+    in memory by scikit-learn's ``_check_sample_weight`` (1-D, one per row,
+    finite, non-negative, not all zero; float64, never written to); for a
+    dask ``X``, a float64 dask vector chunked like its rows, from a dask or
+    a NumPy vector, whose values :func:`skae._dask.training_data` checks
+    with the data (:func:`check_weight_values`)."""
+    if sample_weight is None:
+        return None
+    if not hasattr(X, "__dask_graph__"):
+        return _check_sample_weight(
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True
+        )
+    import dask.array as da
+
+    w = sample_weight
+    if hasattr(w, "__dask_graph__"):
+        if not isinstance(w, da.Array):  # a dask series
+            w = w.to_dask_array(lengths=True)
+        if any(np.isnan(c) for c in w.chunks[0]):
+            w = w.compute_chunk_sizes()
+        check_weight_shape(w.shape, X.shape[0])
+    else:
+        w = da.from_array(check_sample_weight(w, np.empty((X.shape[0], 0))))
+    return w.astype(np.float64).rechunk((X.chunks[0],))
+
+
+def check_weight_shape(shape: tuple, n_samples: int) -> None:
+    """One weight per sample, in a 1-D vector (scikit-learn's messages)."""
+    if len(shape) != 1:
+        raise ValueError(
+            f"Sample weights must be 1D array or scalar, got {len(shape)}D array. "
+            f"Expected either a scalar value or a 1D array of length {n_samples}."
+        )
+    if shape[0] != n_samples:
+        raise ValueError(f"sample_weight.shape == {shape}, expected ({n_samples},)!")
+
+
+def check_weight_values(finite: bool, low: float, total: float) -> None:
+    """The value checks of :func:`check_sample_weight`, from a dask vector's
+    summary (all finite, minimum, sum), with scikit-learn's messages."""
+    if not finite:
+        raise ValueError("Input sample_weight contains NaN or infinity.")
+    if low < 0:
+        raise ValueError("Negative values in data passed to `sample_weight`.")
+    if total <= 0:
+        raise ValueError("Sample weights must contain at least one non-zero number.")
+
+
+def check_sample_weight_first(sample_weight, X) -> None:
+    """The checks of :func:`check_sample_weight` (values too, for a dask
+    vector) before anything else, so that ``fit`` with bad weights raises and
+    leaves a fitted estimator as it was; skipped when ``X`` has no row count
+    yet (its own check then raises)."""
+    if sample_weight is None:
+        return
+    try:
+        n = X.shape[0] if hasattr(X, "shape") else len(X)
+    except TypeError:
+        return
+    if not isinstance(n, Integral):  # a dask array of unknown chunk sizes
+        return
+    if not hasattr(sample_weight, "__dask_graph__"):
+        check_sample_weight(sample_weight, np.empty((n, 0)))
+        return
+    import dask
+    import dask.array as da
+
+    w = sample_weight
+    if not isinstance(w, da.Array):  # a dask series
+        w = w.to_dask_array(lengths=True)
+    check_weight_shape(w.shape, n)
+    check_weight_values(*dask.compute(da.isfinite(w).all(), w.min(), w.sum()))
 
 
 def check_codes(Z, n_components: int) -> np.ndarray:

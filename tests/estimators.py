@@ -148,3 +148,33 @@ IMPUTERS = [
         **SMALL,
     ),
 ]
+
+
+def sample_weight_equivalence_params(estimator) -> dict:
+    """The parameters under which fitting ``estimator`` with integer sample
+    weights must give the fit on the rows repeated (zero: dropped), as
+    scikit-learn's ``check_sample_weight_equivalence_*`` requires; {} when
+    it holds as configured. The objective is the same; what else draws on the
+    rows differs by design:
+
+    * ``early_stopping=False``: the held-out split and the cross-validation
+      folds are random draws over the rows; copies of a repeated row can fall
+      on both sides of a split, a weighted row cannot;
+    * ``noise_level=0`` (with ``noise="masking"`` for Gaussian noise, which
+      still draws its zeros and moves the generator): each copy of a repeated
+      row gets its own corruption, a weighted row one corruption counted
+      ``s`` times; they agree in expectation over the noise only;
+    * ``batch_size`` covering every row for Adam: minibatches of repeated rows
+      are other minibatches (the epoch's shuffle only reorders a full batch).
+    """
+    params = estimator.get_params()
+    needed = {}
+    if params["early_stopping"] is not False:
+        needed["early_stopping"] = False
+    noise = params.get("noise")
+    if noise is not None and (noise == "gaussian" or params["noise_level"] != 0):
+        needed["noise"] = "masking" if noise == "gaussian" else noise
+        needed["noise_level"] = 0.0
+    if params["solver"] == "adam" and params["batch_size"] != 10_000:
+        needed["batch_size"] = 10_000
+    return needed

@@ -475,3 +475,91 @@ def test_dask_and_in_memory_make_the_same_promises(client, data):
         est.transform(da.from_array(bad, chunks=CHUNK)).compute()
     with pytest.raises(ValueError, match="overflowed"):
         est.score_samples(da.from_array(np.full((10, D), 1e200), chunks=5)).compute()
+
+
+# ------------------------------------- sample weights and missing targets
+
+
+def test_weighted_masked_backend_equals_in_memory(client, data):
+    """The dask backend with sample weights (a dask vector chunked unlike X,
+    or a NumPy one) and NaN in the target: its objective (map-reduce, also
+    with a sparsity penalty and on a denoising pair), held-out error, row
+    errors, moments, column means and Adam blocks equal the in-memory
+    backend's (the objective to 1e-12, as loss_grad on the same rows)."""
+    from skae._dask import DaskData
+    from skae._network import Workspace, init_params, loss_grad, make_architecture
+    from skae._noise import NoiseSpec
+    from skae._terms import weighted_target
+    from skae._validation import check_sample_weight
+
+    rng = np.random.RandomState(3)
+    target = data.copy()
+    target[rng.uniform(size=data.shape) < 0.2] = np.nan
+    X_in = np.where(np.isnan(target), np.nanmean(target, axis=0), target)
+    s = rng.randint(0, 4, size=N).astype(float)
+    mem = ArrayData(X_in, target, sample_weight=s)
+    Xd, Td = da.from_array(X_in, chunks=CHUNK), da.from_array(target, chunks=CHUNK)
+    arch = make_architecture(D, (6,), 3, "tanh", "logistic", "identity")
+    theta = init_params(arch, rng) + 0.1 * rng.standard_normal(arch.n_params)
+    kw = dict(alpha=0.1, beta=0.5, rho=0.1)
+    for w in (da.from_array(s, chunks=100), s):
+        dd = DaskData(Xd, Td, sample_weight=check_sample_weight(w, Xd))
+        assert dd.sample_weight.chunks[0] == Xd.chunks[0]
+        a, b = mem.objective(arch, **kw)(theta), dd.objective(arch, **kw)(theta)
+        assert_allclose(b[0], a[0], rtol=1e-12)
+        assert_allclose(b[1], a[1], rtol=1e-10, atol=1e-13)
+        err = mem.mean_sq_error(arch)(theta)
+        assert dd.mean_sq_error(arch)(theta) == pytest.approx(err, rel=1e-12)
+        assert_allclose(dd.row_errors(arch)(theta), mem.row_errors(arch)(theta))
+        m_d, m_m = dd.moments().filled(), mem.moments().filled()
+        assert_allclose(m_d.gram, m_m.gram, rtol=1e-12)
+        assert_allclose(dd.column_mean(), mem.column_mean(), rtol=1e-12)
+        for (x1, t1, s1), (x2, t2, s2) in zip(
+            dd.blocks(), ArrayData(X_in, target, [CHUNK] * 4, s).blocks()
+        ):
+            assert_allclose(x1, x2)
+            assert_allclose(t1, t2)
+            assert_allclose(s1, s2)
+    # a denoising pair: each chunk stands for its corrupted copies
+    pair = dd.corrupted(NoiseSpec("masking", 0.3, 2), np.random.RandomState(0))
+    X_pair = pair.X_in.compute()
+    chunks = [slice(i * CHUNK, (i + 1) * CHUNK) for i in range(N // CHUNK)]
+    T_rep = np.vstack([np.tile(target[c], (2, 1)) for c in chunks])
+    s_rep = np.concatenate([np.tile(s[c], 2) for c in chunks])
+    T, W = weighted_target(T_rep, s_rep)
+    ref = loss_grad(
+        theta, X_pair, T, Workspace(arch, 2 * N, np.float64), 0.1, 0.5, 0.1, W
+    )
+    got = pair.objective(arch, **kw)(theta)
+    assert_allclose(got[0], ref[0], rtol=1e-12)
+    assert_allclose(got[1], ref[1], rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("kind", ["dask", "numpy"])
+def test_weighted_fit_equals_in_memory(client, data, kind):
+    """fit(X, sample_weight=w) on a dask array, with a dask vector (chunked
+    unlike X: rechunked) or a NumPy one: the in-memory weighted fit, for
+    L-BFGS with cross-validated stopping and for Adam on one chunk; bad
+    weights raise as in memory and leave the estimator as it was."""
+    s = np.random.RandomState(7).randint(0, 4, size=N).astype(float)
+    w = da.from_array(s, chunks=100) if kind == "dask" else s
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for make, chunks, rtol in [
+            (lambda: AutoencoderTransformer(3, **SMALL), CHUNK, 1e-7),
+            (lambda: AutoencoderTransformer(3, **ADAM, random_state=0), N, 1e-9),
+        ]:
+            ref = make().fit(data, sample_weight=s)
+            est = make().fit(da.from_array(data, chunks=chunks), sample_weight=w)
+            assert est.n_iter_ == ref.n_iter_
+            assert_allclose(est.loss_curve_, ref.loss_curve_, rtol=rtol)
+            _assert_same_params(est, ref, rtol=10 * rtol, atol=1e-9)
+    before = [W.copy() for W in est.coefs_]
+    bad = s.copy()
+    bad[5] = -1.0
+    with pytest.raises(ValueError, match="Negative"):
+        est.fit(da.from_array(data, chunks=CHUNK), sample_weight=da.from_array(bad))
+    with pytest.raises(ValueError, match="shape"):
+        est.fit(da.from_array(data, chunks=CHUNK), sample_weight=s[:-1])
+    for W, B in zip(est.coefs_, before):
+        np.testing.assert_array_equal(W, B)
