@@ -134,6 +134,9 @@ class AutoencoderImputer(_BaseImputer):
         a constant column, NaN for an empty one).
     n_components_ : int
         Code width of the fitted network (``n_components`` resolved).
+    n_iter_ : int
+        Iterations (Adam: epochs) of the fitted network's training
+        (``autoencoder_.n_iter_``; 0 without a network).
     indicator_ : MissingIndicator or None
         The indicator of ``add_indicator=True``, else None.
     n_features_in_ : int
@@ -300,6 +303,7 @@ class AutoencoderImputer(_BaseImputer):
             self.autoencoder_ = fit_network(
                 Z[rows], self.n_components_, params, options
             )
+        self.n_iter_ = 0 if self.autoencoder_ is None else self.autoencoder_.n_iter_
         super()._fit_indicator(mask)
         return self
 
