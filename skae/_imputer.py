@@ -364,7 +364,7 @@ class AutoencoderImputer(_BaseImputer):
         return super()._concatenate_indicator(Xv, X_indicator)
 
     def get_feature_names_out(self, input_features=None):
-        """Names of the output features.
+        """Get output feature names for transformation.
 
         Parameters
         ----------

@@ -50,12 +50,13 @@ def _skae_imports(path):
 #: Adam solver and the data backends, the fit pipeline, the base estimator,
 #: the public estimators, and what uses the public API.
 LAYERS = [
-    {"_means", "_missing"},
-    {"_activations", "_noise", "_optimize", "_docstrings", "_select"},
+    {"_means", "_missing", "_terms"},
+    {"_activations", "_architecture", "_noise", "_optimize", "_docstrings", "_select"},
     {"_network"},
     {"_pca", "_kernel"},
     {"_minibatch"},
     {"_validation", "_inference", "_memory", "_pretrain", "_adam"},
+    {"_chunks"},
     {"_dask"},
     {"_dask_io"},
     {"_fit", "_transform"},
