@@ -511,3 +511,24 @@ def test_fit_after_partial_fit_drops_the_stream_state():
     assert sio.get_untrusted_types(data=sio.dumps(ae)) == [
         "skae._autoencoder.AutoencoderTransformer"
     ]
+
+
+def test_weighted_pca_start_equals_pca_on_repeated_rows():
+    """The PCA start from weighted moments (integer weights, zeros included)
+    is the start from the repeated rows (zero weight: the row dropped)."""
+    from skae._network import make_architecture
+    from skae._pca import pca_params, principal_axes
+
+    X = _table(60, 7, seed=3)
+    s = np.random.RandomState(4).randint(0, 4, size=60).astype(float)
+    rows = np.repeat(np.arange(60), s.astype(int))
+    arch = make_architecture(7, (5,), 3, "tanh", "identity", "identity", skip=True)
+    starts = []
+    for data in (ArrayData(X, sample_weight=s), ArrayData(X[rows])):
+        mean, axes = principal_axes(data.moments(), 3)
+        starts.append(pca_params(arch, np.random.RandomState(0), mean, axes))
+        np.testing.assert_allclose(data.column_mean(), X[rows].mean(axis=0))
+    np.testing.assert_allclose(starts[0], starts[1], rtol=1e-9, atol=1e-12)
+    pca = PCA(3).fit(X[rows])
+    np.testing.assert_allclose(mean, pca.mean_, rtol=1e-12)
+    np.testing.assert_allclose(np.abs(axes @ pca.components_.T), np.eye(3), atol=1e-9)

@@ -24,6 +24,7 @@ from skae._kernel import (
 from skae._memory import ArrayData
 from skae._minibatch import BatchGradient
 from skae._network import Workspace, backprop, init_params, loss_grad, make_architecture
+from skae._terms import weighted_target
 
 ACTS = sorted(ACTIVATIONS)
 
@@ -395,3 +396,124 @@ def test_fit_peak_memory_follows_the_documented_model():
     model = peak_bytes("lbfgs", *X.shape, sizes, X.dtype, validation_fraction=0.1)
     assert peak <= 1.05 * model, (peak / 2**20, model / 2**20)
     assert peak <= 4.5 * X.nbytes, peak / X.nbytes
+
+
+# ------------------------------------- sample weights and missing targets
+
+
+def _weighted_rows(n=45, d=6, seed=20, nan=True, weights=True):
+    """``(X_in, target, s)``: a target with NaN (filled by column means in
+    the input) and integer sample weights with zeros."""
+    rng = np.random.RandomState(seed)
+    target = rng.uniform(size=(n, d))
+    if nan:
+        target[rng.uniform(size=(n, d)) < 0.25] = np.nan
+        target[3] = np.nan
+        target[3, 0] = 0.5
+    s = rng.randint(0, 4, size=n).astype(float) if weights else None
+    X_in = np.where(np.isnan(target), np.nanmean(target, axis=0), target)
+    return X_in, target, s
+
+
+@pytest.mark.parametrize("nan, weights", [(True, False), (False, True), (True, True)])
+@pytest.mark.parametrize("reps", [1, 3])
+@pytest.mark.parametrize("n_threads, rows", [(1, None), (1, 7), (3, 5)])
+@pytest.mark.parametrize("skip", [False, True])
+def test_blocked_equals_loss_grad_with_weights_and_nan(
+    nan, weights, reps, n_threads, rows, skip
+):
+    """Blocks (cut at copy boundaries, a target of n rows standing for its
+    ``reps`` copies) with their sliced weights and the global weighted code
+    mean equal one whole-data evaluation on the tiled rows, to 1e-12."""
+    X_in, target, s = _weighted_rows(nan=nan, weights=weights)
+    rng = np.random.RandomState(21)
+    X = np.vstack([X_in + 0.05 * rng.standard_normal(X_in.shape)] * reps)
+    arch = make_architecture(6, (5,), 3, "tanh", "logistic", "identity", skip=skip)
+    kw = dict(alpha=0.2, sparsity_weight=0.8, sparsity_target=0.1)
+    theta = _theta(arch)
+    T, W = weighted_target(
+        np.tile(target, (reps, 1)), None if s is None else np.tile(s, reps)
+    )
+    ws = Workspace(arch, X.shape[0], np.float64)
+    loss0, grad0 = loss_grad(theta, X, T, ws, weights=W, **kw)
+    f = BlockedObjective(
+        arch,
+        X,
+        target,
+        np.float64,
+        n_threads=n_threads,
+        block_rows=rows,
+        sample_weight=s,
+        **kw,
+    )
+    for _ in range(2):  # cached blocks and weights are reused
+        loss, grad = f(theta)
+        np.testing.assert_allclose(loss, loss0, rtol=1e-12)
+        np.testing.assert_allclose(
+            grad, grad0, rtol=1e-12, atol=1e-12 * np.abs(grad0).max()
+        )
+    f.close()
+    assert np.isnan(target).any() == nan  # the caller's target is untouched
+
+
+def test_block_loss_grad_masks_and_weighs_its_chunk():
+    X_in, target, s = _weighted_rows(n=37)
+    arch = make_architecture(6, (5,), 3, "tanh", "logistic", "identity")
+    theta = _theta(arch)
+    ws = Workspace(arch, 37, np.float64)
+    np.copyto(ws.theta, theta)
+    code_mean = np.full(3, 0.3)
+    T, W = weighted_target(target, s)
+    sse0, _ = backprop(X_in, T, ws, 0.7, 0.1, code_mean, W)
+    sse, grad = block_loss_grad(
+        X_in, target, theta, arch, np.float64, 0.7, 0.1, code_mean, 8, sample_weight=s
+    )
+    np.testing.assert_allclose(sse, sse0, rtol=1e-12)
+    np.testing.assert_allclose(grad, ws.grad, rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("nan, weights", [(True, False), (False, True), (True, True)])
+@pytest.mark.parametrize("n_threads, beta", [(1, 0.6), (2, 0.0)])
+def test_adam_batch_covering_every_row_is_the_full_objective(
+    nan, weights, n_threads, beta
+):
+    """BatchGradient divides a batch by its row count times the rows' mean
+    weight: a batch of every row (in any order) is the objective of loss_grad
+    (divided by sum_i s_i), to 1e-12."""
+    X_in, target, s = _weighted_rows(nan=nan, weights=weights)
+    arch = make_architecture(6, (5,), 3, "tanh", "logistic", "identity")
+    kw = dict(alpha=0.3, sparsity_weight=beta, sparsity_target=0.2)
+    theta = _theta(arch)
+    T, W = weighted_target(target, s)
+    loss0, grad0 = loss_grad(
+        theta, X_in, T, Workspace(arch, 45, np.float64), weights=W, **kw
+    )
+    f = BatchGradient(
+        arch, X_in, target, np.float64, 45, n_threads=n_threads, sample_weight=s, **kw
+    )
+    rows = np.random.RandomState(0).permutation(45)
+    loss, grad = f(theta, rows)
+    np.testing.assert_allclose(loss, loss0, rtol=1e-12)
+    np.testing.assert_allclose(grad, grad0, rtol=1e-12, atol=1e-14)
+    f.close()
+
+
+def test_adam_minibatch_objective_is_divided_by_its_expected_weight():
+    """A minibatch: [0.5 sum_b s_i e_i + 0.5 alpha ||W||^2 + S_b beta KL] / (b
+    s_bar), s_bar the rows' mean weight: its mean over a partition of the
+    rows (weighted by the batches' sizes) is the full weighted data term."""
+    X_in, target, s = _weighted_rows(nan=True, weights=True)
+    arch = make_architecture(6, (5,), 3, "tanh", "identity", "identity")
+    theta = _theta(arch)
+    f = BatchGradient(arch, X_in, target, np.float64, 16, sample_weight=s)
+    rows = np.random.RandomState(1).permutation(45)
+    total = sum(len(b) * f(theta, b)[0] for b in np.array_split(rows, 3)) / 45
+    T, W = weighted_target(target, s)
+    full = loss_grad(theta, X_in, T, Workspace(arch, 45, np.float64), weights=W)[0]
+    np.testing.assert_allclose(total, full, rtol=1e-12)
+    b = rows[:10]
+    Tb, Wb = weighted_target(target[b], s[b])
+    ws = Workspace(arch, 10, np.float64)
+    np.copyto(ws.theta, theta)
+    sse, _ = backprop(X_in[b], Tb, ws, weights=Wb)
+    np.testing.assert_allclose(f(theta, b)[0], 0.5 * sse / (10 * s.mean()), rtol=1e-12)

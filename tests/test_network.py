@@ -28,7 +28,8 @@ from skae._network import (
     unpack_skips,
 )
 from skae._noise import NOISES, corrupt
-from skae._pca import moments, pca_params, principal_axes
+from skae._pca import moments, pca_params, principal_axes, tree_sum
+from skae._terms import weighted_target
 from tests.conftest import pca_error
 
 
@@ -279,3 +280,204 @@ def test_means_of_finite_per_row_values_never_overflow():
         parts = [mean_parts(v) for v in values]
         assert combine_means(parts) == pytest.approx(safe_mean(values))
     assert safe_mean(np.zeros(3)) == 0.0
+
+
+# ------------------------------------- sample weights and missing targets
+# The objective of skae._network's docstring: row i's observed squared errors,
+# rescaled by d / d_i and weighted by s_i, over sum_i s_i; the code mean of
+# the sparsity penalty weighted by s.
+
+
+def _weighted_case(kind, n=12, d=5, seed=7, sparse=False):
+    """``(X_in, raw target, target, weights, s)`` of kind "rows" (sample
+    weights, zeros included), "nan" (missing target entries) or "both"; the
+    input is the target with its NaN filled by the column means."""
+    rng = np.random.RandomState(seed)
+    target = rng.uniform(size=(n, d))
+    s = None
+    if kind in ("rows", "both"):
+        s = rng.randint(0, 4, size=n).astype(float)
+        s[0] = 0.0
+        s[1] = 2.5
+    if kind in ("nan", "both"):
+        target[rng.uniform(size=(n, d)) < 0.3] = np.nan
+        target[2] = np.nan
+        target[2, -1] = 0.5  # one observed entry
+    X_in = np.where(np.isnan(target), np.nanmean(target, axis=0), target)
+    if sparse:
+        X_in[X_in < 0.4] = 0.0
+        target = X_in = sp.csr_matrix(X_in)
+    T, W = weighted_target(target, s)
+    return X_in, target, T, W, s
+
+
+@pytest.mark.parametrize("kind", ["rows", "nan", "both"])
+@pytest.mark.parametrize("tied", [False, True])
+@pytest.mark.parametrize("activation", ACTS)
+def test_weighted_masked_gradient_matches_finite_differences(activation, tied, kind):
+    X_in, _, T, W, _ = _weighted_case(kind)
+    for output in ("identity", "logistic"):
+        arch = make_architecture(5, (4,), 3, activation, "logistic", output, tied)
+        _check_gradient(
+            arch, X_in, T, alpha=0.3, sparsity_weight=0.7, weights=W, rtol=1e-5
+        )
+    for code in ("identity", "logistic"):  # the skip path (the PCA start's)
+        arch = make_architecture(5, (4,), 2, activation, code, "identity", tied, True)
+        beta = 0.4 if code == "logistic" else 0.0
+        _check_gradient(arch, X_in, T, alpha=0.2, sparsity_weight=beta, weights=W)
+
+
+@pytest.mark.parametrize("tied", [False, True])
+@pytest.mark.parametrize("skip", [False, True])
+def test_weighted_gradient_on_sparse_input(tied, skip):
+    """Row weights with a sparse X (missing entries need dense data)."""
+    X, _, T, W, s = _weighted_case("rows", sparse=True)
+    assert W is s or np.array_equal(W, s)
+    arch = make_architecture(5, (4,), 2, "tanh", "logistic", "identity", tied, skip)
+    _check_gradient(arch, X, T, alpha=0.2, sparsity_weight=0.3, weights=W)
+    dense = X.toarray()
+    theta = init_params(arch, np.random.RandomState(1))
+    ws = Workspace(arch, X.shape[0], np.float64)
+    a = loss_grad(theta, X, X, ws, 0.2, 0.3, weights=W)
+    b = loss_grad(theta, dense, dense, ws, 0.2, 0.3, weights=W)
+    np.testing.assert_allclose(a[0], b[0], rtol=1e-12)
+    np.testing.assert_allclose(a[1], b[1], rtol=1e-10, atol=1e-14)
+
+
+def test_weighted_masked_loss_is_the_documented_objective():
+    X_in, target, T, W, s = _weighted_case("both")
+    arch = make_architecture(5, (), 2, "identity", "logistic", "identity")
+    theta = init_params(arch, np.random.RandomState(6))
+    coefs, intercepts = unpack(theta, arch)
+    alpha, beta, rho = 0.5, 2.0, 0.2
+    H = 1 / (1 + np.exp(-(X_in @ coefs[0] + intercepts[0])))
+    R = H @ coefs[1] + intercepts[1] - target
+    observed = ~np.isnan(target)
+    d_i = observed.sum(axis=1)
+    row = 5 / d_i * (np.where(observed, R, 0.0) ** 2).sum(axis=1)
+    rho_hat = s @ H / s.sum()
+    kl = np.sum(
+        rho * np.log(rho / rho_hat) + (1 - rho) * np.log((1 - rho) / (1 - rho_hat))
+    )
+    decay = sum((C**2).sum() for C in coefs)
+    expected = (0.5 * s @ row + 0.5 * alpha * decay) / s.sum() + beta * kl
+    ws = Workspace(arch, X_in.shape[0], np.float64)
+    loss, grad = loss_grad(theta, X_in, T, ws, alpha, beta, rho, weights=W)
+    assert loss == pytest.approx(expected, rel=1e-12)
+    assert np.isfinite(grad).all()
+
+
+def test_without_nan_and_weights_the_objective_is_unchanged():
+    """No NaN and no weights: the weights are None and the objective is
+    today's exactly; unit weights and an all-observed mask give it to 1e-12,
+    and a constant weight c is no weight with c times the weight decay."""
+    rng = np.random.RandomState(8)
+    X = rng.uniform(size=(20, 5))
+    T, W = weighted_target(X)
+    assert T is X and W is None
+    arch = make_architecture(5, (4,), 3, "tanh", "logistic", "identity", skip=True)
+    theta = init_params(arch, rng) + 0.1 * rng.standard_normal(arch.n_params)
+    ws = Workspace(arch, 20, np.float64)
+    kw = dict(alpha=0.3, sparsity_weight=0.5, sparsity_target=0.1)
+    ref_loss, ref_grad = loss_grad(theta, X, X, ws, **kw)
+    for weights in (np.ones(20), np.ones((20, 5))):
+        loss, grad = loss_grad(theta, X, X, ws, weights=weights, **kw)
+        np.testing.assert_allclose(loss, ref_loss, rtol=1e-12)
+        np.testing.assert_allclose(grad, ref_grad, rtol=1e-12, atol=1e-15)
+    # weights count as repetitions: a constant weight c dilutes the decay by c
+    kw["alpha"] = 0.9
+    for weights in (np.full(20, 3.0), np.full((20, 5), 3.0)):
+        loss, grad = loss_grad(theta, X, X, ws, weights=weights, **kw)
+        np.testing.assert_allclose(loss, ref_loss, rtol=1e-12)
+        np.testing.assert_allclose(grad, ref_grad, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("skip", [False, True])
+def test_integer_weight_is_the_repeated_row_and_zero_weight_the_dropped_row(skip):
+    rng = np.random.RandomState(9)
+    X = rng.uniform(size=(10, 5))
+    X[3, 1] = np.nan
+    s = np.array([0, 1, 2, 3, 1, 0, 4, 1, 1, 2], dtype=float)
+    filled = np.where(np.isnan(X), 0.5, X)
+    arch = make_architecture(5, (4,), 3, "relu", "logistic", "identity", skip=skip)
+    theta = init_params(arch, rng) + 0.1 * rng.standard_normal(arch.n_params)
+    kw = dict(alpha=0.3, sparsity_weight=0.5, sparsity_target=0.1)
+    T, W = weighted_target(X, s)
+    weighted = loss_grad(
+        theta, filled, T, Workspace(arch, 10, np.float64), **kw, weights=W
+    )
+    rows = np.repeat(np.arange(10), s.astype(int))
+    T_rep, W_rep = weighted_target(X[rows])
+    ws = Workspace(arch, len(rows), np.float64)
+    repeated = loss_grad(theta, filled[rows], T_rep, ws, **kw, weights=W_rep)
+    np.testing.assert_allclose(weighted[0], repeated[0], rtol=1e-12)
+    np.testing.assert_allclose(weighted[1], repeated[1], rtol=1e-11, atol=1e-14)
+
+
+def test_missing_entries_contribute_exactly_nothing():
+    """Whatever the network outputs at a missing entry, and whatever the
+    input holds there, the loss and gradient of the other entries' terms are
+    those of the observed entries alone (no NaN leaks: NaN * 0 is NaN)."""
+    X_in, target, T, W, _ = _weighted_case("nan")
+    arch = make_architecture(5, (4,), 2, "tanh", "identity", "identity")
+    theta = init_params(arch, np.random.RandomState(2))
+    ws = Workspace(arch, X_in.shape[0], np.float64)
+    T1, W1 = weighted_target(target)
+    T2, W2 = weighted_target(np.where(W > 0, T, np.nan))
+    T2[W2 == 0] = 1e6  # anything at a missing entry: it carries weight 0
+    a = loss_grad(theta, X_in, T1, ws, weights=W1)
+    b = loss_grad(theta, X_in, T2, ws, weights=W2)
+    assert (W > 0).sum() == (~np.isnan(target)).sum()
+    assert np.isfinite(a[0]) and np.isfinite(a[1]).all()
+    np.testing.assert_allclose(a[0], b[0], rtol=1e-12)
+    np.testing.assert_allclose(a[1], b[1], rtol=1e-12, atol=1e-15)
+    # the caller's target is never written
+    assert np.isnan(target).sum() == (W == 0).sum()
+
+
+def test_row_errors_are_masked_rescaled_and_free_of_sample_weights():
+    from skae._network import row_sq_errors
+
+    X_in, target, _, _, _ = _weighted_case("both")
+    arch = make_architecture(5, (), 2, "tanh", "tanh", "identity")
+    theta = init_params(arch, np.random.RandomState(3))
+    coefs, intercepts = unpack(theta, arch)
+    X_hat = np.tanh(X_in @ coefs[0] + intercepts[0]) @ coefs[1] + intercepts[1]
+    R = np.where(np.isnan(target), 0.0, X_hat - np.nan_to_num(target))
+    expected = 5 / (~np.isnan(target)).sum(axis=1) * (R**2).sum(axis=1)
+    got = row_sq_errors(theta, arch, X_in, target)  # masked where it is given
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    T0, W0 = weighted_target(target)  # the precomputed form, as backends pass it
+    np.testing.assert_allclose(row_sq_errors(theta, arch, X_in, T0, W0), expected)
+    with pytest.raises(ValueError, match="no observed entry"):
+        weighted_target(np.full((3, 2), np.nan))
+
+
+def test_weighted_moments_equal_repeated_rows_and_fill_missing_at_the_mean():
+    from skae._pca import moments, principal_axes
+
+    rng = np.random.RandomState(4)
+    X = rng.normal(size=(30, 6)) @ np.diag([5, 4, 3, 2, 1, 0.5])
+    s = rng.randint(0, 4, size=30).astype(float)
+    rows = np.repeat(np.arange(30), s.astype(int))
+    weighted = moments(X[:12], s[:12]) + moments(sp.csr_matrix(X[12:]), s[12:])
+    repeated = moments(X[rows])
+    for a, b in [(weighted.count, repeated.count), (weighted.sums, repeated.sums)]:
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    np.testing.assert_allclose(weighted.gram, repeated.gram, rtol=1e-12)
+    # NaN entries count as at their column's weighted observed mean, also
+    # summed over blocks with and without missing entries
+    Xn = X.copy()
+    Xn[rng.uniform(size=X.shape) < 0.2] = np.nan
+    Xn[7:9] = X[7:9]
+    observed = ~np.isnan(Xn)
+    mu = (s @ np.where(observed, Xn, 0)) / (s @ observed)
+    ref = moments(np.where(observed, Xn, mu), s)
+    parts = [moments(Xn[a:b], s[a:b]) for a, b in [(0, 7), (7, 9), (9, 30)]]
+    assert parts[1].observed is None and parts[0].observed is not None
+    got = tree_sum(parts).filled()
+    np.testing.assert_allclose(got.count, ref.count, rtol=1e-12)
+    np.testing.assert_allclose(got.sums, ref.sums, rtol=1e-12)
+    np.testing.assert_allclose(got.gram, ref.gram, rtol=1e-11)
+    for a, b in zip(principal_axes(got, 3), principal_axes(ref, 3)):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
