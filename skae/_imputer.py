@@ -127,9 +127,9 @@ class AutoencoderImputer(_BaseImputer):
     autoencoder_ : DenoisingAutoencoder or None
         The fitted network, on standardized columns (the non-empty ones);
         None when every column was empty.
-    mean_ : ndarray of shape (n_features_in_,)
+    mean_ : ndarray of shape (`n_features_in_`,)
         Mean of each column's observed training entries (NaN if none).
-    scale_ : ndarray of shape (n_features_in_,)
+    scale_ : ndarray of shape (`n_features_in_`,)
         Standard deviation of each column's observed training entries (1 for
         a constant column, NaN for an empty one).
     n_components_ : int
