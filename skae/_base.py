@@ -25,10 +25,11 @@ from sklearn.base import (
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from skae import _dask, _fit
+from skae import _dask, _dask_io, _fit
 from skae._activations import ACTIVATIONS
 from skae._adam import AdamState
 from skae._memory import ArrayData
+from skae._missing import fill_values, filled
 from skae._network import pack
 from skae._transform import InferenceMixin
 from skae._validation import (
@@ -54,6 +55,7 @@ _FITTED_ATTRIBUTES = (
     "best_validation_score_",
     "n_features_in_",
     "feature_names_in_",
+    "fill_values_",
     "stopped_by_",
     "_adam_state",
 )
@@ -159,10 +161,17 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
         name = type(self).__name__
         callback = self.callback  # read once: the callback may change it
         continuing = incremental and hasattr(self, "coefs_")
+        # missing entries enter the network as the fill values (skae._missing);
+        # a continued fit keeps those of the fit it continues
+        fill = getattr(self, "fill_values_", None) if continuing else None
         if _dask.is_dask_collection(X):
-            data, names = _dask.training_data(X, sample_weight), None
+            names = None
             if continuing:
-                check_width(data.target.shape[1], self.n_features_in_, "X", name)
+                X = _dask.as_dask_matrix(X)
+                check_width(X.shape[1], self.n_features_in_, "X", name)
+            data = _dask_io.training_data(X, sample_weight, fill)
+            if fill is None:
+                fill = data.column_mean().astype(data.dtype)
         else:
             if continuing:
                 X = check_fitted_data(self, X, value_range=True)
@@ -170,14 +179,21 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
             else:
                 X, names = check_training_data(X, name)
             sample_weight = check_sample_weight(sample_weight, X)
-            data = ArrayData(X, sample_weight=sample_weight)
+            fill = fill_values(X, sample_weight) if fill is None else fill
+            X_in = filled(X, fill)  # a copy: the caller's X is never changed
+            target = None if X_in is X else X
+            data = ArrayData(X_in, target, sample_weight=sample_weight)
         n_features = data.target.shape[1]
         params = self.get_params(deep=False)
         arch, hyper = check_params(params, self._parameter_constraints, n_features)
         start, rng = self._start(arch, continuing)
         if incremental:
             hyper = _fit.with_one_pass(hyper)
-        fitted = {"n_features_in_": n_features, "feature_names_in_": names}
+        fitted = {
+            "n_features_in_": n_features,
+            "feature_names_in_": names,
+            "fill_values_": fill,
+        }
         state = _fit.fit(
             data,
             arch,
@@ -270,7 +286,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data. float32 input is trained in float32.
+            Training data. float32 input is trained in float32. Dense input
+            may hold missing values (NaN): the loss counts each row's observed
+            entries, rescaled to all features, and missing inputs enter the
+            network as ``fill_values_`` (user guide, "Missing values").
         y : Ignored
             Not used, present for API consistency by convention.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -375,4 +394,5 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         tags.input_tags.sparse = True
+        tags.input_tags.allow_nan = True  # missing values, dense input only
         return tags

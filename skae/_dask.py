@@ -49,19 +49,11 @@ from skae._chunks import (  # noqa: F401 (chunk_seeds: re-exported)
     sse,
 )
 from skae._chunks import loss_grad as chunk_loss_grad
-from skae._inference import apply as apply_in_memory
-from skae._inference import n_outputs, working_memory_bytes
-from skae._means import combine_means, mean_parts
+from skae._inference import working_memory_bytes
 from skae._memory import TrainingRows
 from skae._network import _sq_norm, kl_sparsity, predict
 from skae._pca import moments, tree_sum
 from skae._terms import check_split_weights
-from skae._validation import (
-    check_sample_weight,
-    check_value_magnitude,
-    check_weight_values,
-    check_width,
-)
 
 
 def is_dask_collection(X) -> bool:
@@ -104,44 +96,6 @@ def _on_distributed(X) -> bool:
     scheduler = dask.base.get_scheduler(collections=[X])
     owner = getattr(scheduler, "__self__", None)
     return type(owner).__name__ == "Client"
-
-
-def training_data(X, sample_weight=None) -> DaskData:
-    """The checks of :func:`skae._validation.check_training_data` (and of
-    :func:`skae._validation.check_sample_weight`), made on the workers; the
-    data persisted there under a distributed client."""
-    import dask
-    import dask.array as da
-
-    X = as_dask_matrix(X)
-    n, d = X.shape
-    if n < 2 or d < 1:
-        what = f"{n} sample(s)" if n < 2 else "0 feature(s)"
-        raise ValueError(
-            f"Found array with {what} (shape={X.shape}) while a minimum of "
-            f"{2 if n < 2 else 1} is required."
-        )
-    w = check_sample_weight(sample_weight, X)
-    persist = _on_distributed(X)
-    if persist:
-        X = X.persist()
-        w = None if w is None else w.persist()
-    x_blocks = X.to_delayed().ravel()
-    w_blocks = [None] * len(x_blocks) if w is None else w.to_delayed().ravel()
-    sums = [dask.delayed(column_sums)(b, s) for b, s in zip(x_blocks, w_blocks)]
-    finite, low, high, sums = dask.compute(da.isfinite(X).all(), X.min(), X.max(), sums)
-    checks = None if w is None else (da.isfinite(w).all(), w.min(), w.sum())
-    # apart: computed with the delayed sums, dask 2026.8 mixed up the results
-    weights = None if w is None else dask.compute(*checks)
-    if not finite:
-        raise ValueError("Input X contains NaN or infinity.")
-    check_value_magnitude(max(abs(float(low)), abs(float(high))), X.dtype, d)
-    if weights is not None:
-        check_weight_values(*weights)
-    # the magnitude check bounds the values, so the sums were finite
-    total = np.sum([c for _, c in sums], axis=0)
-    mean = np.sum([s for s, _ in sums], axis=0) / total
-    return DaskData(X, persist=persist, mean=mean, sample_weight=w)
 
 
 # ------------------------------------------------------------------ objective
@@ -404,47 +358,3 @@ class DaskData(TrainingRows):
                     T if xb is tb else np.require(xb.compute(), requirements=["C", "A"])
                 )
             yield X_in, T, None if wb is None else np.asarray(wb.compute())
-
-
-# ------------------------------------------------------------------ inference
-
-
-def _apply_block(B, *, method, network, name, input_name, budget):
-    B = np.asarray(B)
-    if not np.isfinite(B).all():
-        raise ValueError(f"Input {input_name} contains NaN or infinity.")
-    return apply_in_memory(B, method, network, name, budget)
-
-
-def apply(X, method: str, network, n_features_in: int, name: str):
-    """``method`` of the fitted ``network`` as a lazy dask array, one task per
-    row chunk, each evaluated by :func:`skae._inference.apply`."""
-    inverse = method == "inverse_transform"
-    input_name = "codes" if inverse else "X"
-    X = as_dask_matrix(X, input_name)
-    expected = n_outputs(network[0], "transform") if inverse else n_features_in
-    check_width(X.shape[1], expected, input_name, name)
-    func = partial(
-        _apply_block,
-        method=method,
-        network=network,
-        name=name,
-        input_name=input_name,
-        budget=working_memory_bytes(),
-    )
-    dtype = X.dtype
-    n_out = n_outputs(network[0], method)
-    if n_out is None:
-        return X.map_blocks(func, drop_axis=1, dtype=dtype, meta=np.empty((0,), dtype))
-    return X.map_blocks(
-        func, chunks=(X.chunks[0], (n_out,)), dtype=dtype, meta=np.empty((0, 0), dtype)
-    )
-
-
-def mean(values) -> float:
-    """The mean of a 1-D dask array, per chunk then combined, without the
-    overflow a plain sum of large values has (:func:`skae._means.safe_mean`)."""
-    import dask
-
-    parts = [dask.delayed(mean_parts)(b) for b in values.to_delayed().ravel()]
-    return combine_means(dask.compute(*parts))

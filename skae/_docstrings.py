@@ -183,6 +183,12 @@ ATTRIBUTES_DOC = """
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during ``fit``, when ``X`` has string column
         names.
+    fill_values_ : ndarray of shape (`n_features_in_`,)
+        What a missing entry (NaN) of the input is replaced by before it
+        enters the network: the training column means of the observed
+        entries (of the first call, for ``partial_fit``). The loss and the
+        scores count observed entries only; see the user guide, "Missing
+        values".
 """
 
 

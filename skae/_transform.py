@@ -3,11 +3,11 @@
 ``transform``, ``inverse_transform``, ``reconstruct``, ``score_samples``,
 ``reconstruction_errors`` and ``score`` check their input and run the fitted
 network (``coefs_``, ``intercepts_``, ``layer_activations_``,
-``skip_coefs_``) through :func:`skae._inference.apply` in memory, or lazily
-chunk by chunk on a dask array (:func:`skae._dask.apply`), under the same
-block-size rule. They never read the constructor parameters, so that
-``set_params`` after ``fit`` cannot make inference disagree with the fitted
-network.
+``skip_coefs_``, and ``fill_values_`` for missing entries) through
+:func:`skae._inference.apply` in memory, or lazily chunk by chunk on a dask
+array (:func:`skae._dask_io.apply`), under the same block-size rule. They
+never read the constructor parameters, so that ``set_params`` after ``fit``
+cannot make inference disagree with the fitted network.
 """
 
 import numpy as np
@@ -15,7 +15,7 @@ from sklearn.base import TransformerMixin
 from sklearn.utils._set_output import _get_container_adapter
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
-from skae import _dask, _inference
+from skae import _dask, _dask_io, _inference
 from skae._means import safe_mean
 from skae._validation import check_codes, check_fitted_data
 
@@ -23,12 +23,13 @@ from skae._validation import check_codes, check_fitted_data
 NETWORK_ATTRIBUTES = ("coefs_", "intercepts_", "layer_activations_", "skip_coefs_")
 
 
-def run(X, method: str, network, n_features_in: int, name: str):
+def run(X, method: str, network, n_features_in: int, name: str, fill=None):
     """``method`` of ``network`` on checked ``X``: in memory, or lazily on a
-    dask array (one task per row chunk)."""
+    dask array (one task per row chunk); missing entries of ``X`` (NaN) enter
+    the network as ``fill``."""
     if _dask.is_dask_collection(X):
-        return _dask.apply(X, method, network, n_features_in, name)
-    return _inference.apply(X, method, network, name)
+        return _dask_io.apply(X, method, network, n_features_in, name, fill)
+    return _inference.apply(X, method, network, name, fill=fill)
 
 
 def training_scores(X, fitted: dict, name: str) -> np.ndarray:
@@ -36,7 +37,8 @@ def training_scores(X, fitted: dict, name: str) -> np.ndarray:
     dask array) under the ``fitted`` attributes, before they are stored;
     computed in memory (a dask array is evaluated, one pass)."""
     network = tuple(fitted[k] for k in NETWORK_ATTRIBUTES)
-    scores = run(X, "score_samples", network, fitted["n_features_in_"], name)
+    n_features, fill = fitted["n_features_in_"], fitted.get("fill_values_")
+    scores = run(X, "score_samples", network, n_features, name, fill)
     return np.asarray(scores.compute() if hasattr(scores, "compute") else scores)
 
 
@@ -63,7 +65,9 @@ class InferenceMixin(TransformerMixin):
                 X = check_codes(X, self._n_features_out)
             else:
                 X = check_fitted_data(self, X)
-        return run(X, method, network, self.n_features_in_, type(self).__name__)
+        fill = getattr(self, "fill_values_", None)  # None: fitted before 0.2
+        name = type(self).__name__
+        return run(X, method, network, self.n_features_in_, name, fill)
 
     def transform(self, X):
         """Encode ``X``: the code-layer activations.
@@ -71,7 +75,8 @@ class InferenceMixin(TransformerMixin):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Data to encode.
+            Data to encode; missing entries (NaN) enter the network as
+            ``fill_values_``.
 
         Returns
         -------
@@ -125,7 +130,8 @@ class InferenceMixin(TransformerMixin):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Data to reconstruct.
+            Data to reconstruct; missing entries (NaN) enter the network as
+            ``fill_values_``.
 
         Returns
         -------
@@ -160,7 +166,9 @@ class InferenceMixin(TransformerMixin):
         Returns
         -------
         scores : ndarray of shape (n_samples,)
-            ``-||x - x_hat||^2`` for each sample.
+            ``-||x - x_hat||^2`` for each sample. A row with missing entries
+            (NaN) counts its ``d_i`` observed entries, rescaled by ``d / d_i``
+            for ``d`` features; a row with none is an error.
             A lazy dask array (one task per row chunk) for a dask array ``X``.
 
         Examples
@@ -210,6 +218,9 @@ class InferenceMixin(TransformerMixin):
             Squared errors, float32 for float32 input and float64 otherwise;
             a DataFrame under ``set_output``, a lazy dask array for a dask
             array ``X``.
+            At missing entries (NaN) the error is 0, and a row's observed
+            errors are rescaled by ``d / d_i`` (``d_i`` of its ``d`` entries
+            observed), so that rows still sum to ``-score_samples``.
 
         Examples
         --------
@@ -261,5 +272,5 @@ class InferenceMixin(TransformerMixin):
         """
         scores = self.score_samples(X)
         if _dask.is_dask_collection(scores):
-            return _dask.mean(scores)
+            return _dask_io.mean(scores)
         return safe_mean(scores)

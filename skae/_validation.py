@@ -2,8 +2,9 @@
 
 Two kinds of checks live here, both free of any estimator class:
 
-* data checks: training and inference input (dtype, shape, finiteness, and
-  values whose squared errors would overflow), codes given to the decoder,
+* data checks: training and inference input (dtype, shape, no inf, missing
+  values (NaN) where they are allowed, values whose squared errors would
+  overflow), codes given to the decoder,
   the size of the held-out part of early stopping, a warm start's shapes;
 * :func:`check_params`, the rules that span several parameters (or that
   scikit-learn's per-parameter constraints cannot state), which turns the
@@ -30,6 +31,7 @@ from sklearn.utils.validation import (
 )
 
 from skae._activations import UNIT_INTERVAL_ACTIVATIONS
+from skae._missing import check_missing
 from skae._network import Architecture, make_architecture
 from skae._noise import NoiseSpec
 
@@ -39,8 +41,10 @@ _DTYPES = [np.float64, np.float32]
 # --------------------------------------------------------------------- data
 def check_training_data(X, name: str):
     """``(X, feature_names)``: ``X`` as a float64/float32 array or CSR/CSC
-    matrix of at least 2 samples, finite, with squares that cannot overflow;
-    ``feature_names`` the string column names of a DataFrame, else None."""
+    matrix of at least 2 samples, without inf, with squares that cannot
+    overflow; NaN (missing, dense only) allowed, but not in a whole row or a
+    whole column (:func:`skae._missing.check_missing`); ``feature_names`` the
+    string column names of a DataFrame, else None."""
     feature_names = _get_feature_names(X)
     # scikit-learn's finiteness check first sums X; near the dtype's largest
     # values that sum overflows and warns before it falls back to an exact
@@ -51,19 +55,28 @@ def check_training_data(X, name: str):
             accept_sparse=("csr", "csc"),
             dtype=_DTYPES,
             ensure_min_samples=2,
+            ensure_all_finite="allow-nan",
             estimator=name,
         )
+    check_missing(X, rows=True, columns=True)
     check_value_range(X)
     return X, feature_names
 
 
 def check_fitted_data(est, X, *, value_range: bool = False):
     """``X`` checked against ``est``'s fitted ``n_features_in_`` and feature
-    names (inference, and ``partial_fit`` after the first call)."""
+    names (inference, and ``partial_fit`` after the first call, which asks
+    for the ``value_range`` check and rows with an observed value)."""
     with np.errstate(over="ignore", invalid="ignore"):  # see check_training_data
         X = validate_data(
-            est, X, reset=False, accept_sparse=("csr", "csc"), dtype=_DTYPES
+            est,
+            X,
+            reset=False,
+            accept_sparse=("csr", "csc"),
+            dtype=_DTYPES,
+            ensure_all_finite="allow-nan",
         )
+    check_missing(X, rows=value_range, columns=False)
     if value_range:
         check_value_range(X)
     return X
@@ -71,10 +84,13 @@ def check_fitted_data(est, X, *, value_range: bool = False):
 
 def check_value_range(X) -> None:
     """Reject training data whose squared reconstruction errors would
-    overflow its dtype (float32 values beyond about 1e18)."""
+    overflow its dtype (float32 values beyond about 1e18); NaN is ignored."""
     data = X.data if sp.issparse(X) else X
     if data.size:
-        big = max(abs(float(data.max())), abs(float(data.min())))  # no copy of X
+        # no copy of X; fmax/fmin skip NaN (a row or column of NaN is
+        # rejected before, so some value is observed)
+        high, low = np.fmax.reduce(data, axis=None), np.fmin.reduce(data, axis=None)
+        big = max(abs(float(high)), abs(float(low)))
         check_value_magnitude(big, X.dtype, X.shape[1])
 
 

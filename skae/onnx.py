@@ -92,6 +92,9 @@ _EXPORTS = (
 
 #: Fitted attributes :func:`_read_network` knows: the network's, and the
 #: training record's (which do not change what the network computes).
+#: ``fill_values_`` only replaces missing (NaN) inputs: the exported graph
+#: does not, it expects complete input (NaN propagates to its outputs; see
+#: docs/deployment.rst).
 _KNOWN_FITTED = frozenset(
     {
         "coefs_",
@@ -101,6 +104,7 @@ _KNOWN_FITTED = frozenset(
         "offset_",
         "n_features_in_",
         "feature_names_in_",
+        "fill_values_",
         "n_iter_",
         "loss_",
         "loss_curve_",

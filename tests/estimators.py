@@ -21,6 +21,7 @@ rather than building its own.
 from sklearn.base import clone
 
 from skae import (
+    AutoencoderImputer,
     AutoencoderOutlierDetector,
     AutoencoderTransformer,
     DenoisingAutoencoder,
@@ -127,6 +128,26 @@ def make_iterating(name, **params):
     if linear and params.get("noise") is None and resolve_init(params, hidden) == "pca":
         est.set_params(init="random")
     return est
+
+
+#: Imputers: scikit-learn's common checks, not the autoencoder tests (their
+#: ``transform`` returns the imputed input, and they have no ONNX export).
+IMPUTERS = [
+    AutoencoderImputer(hidden_layer_sizes=(6,), **SMALL),
+    AutoencoderImputer(
+        n_components=2,
+        hidden_layer_sizes=(),
+        add_indicator=True,
+        fill_rounds=2,
+        **SMALL,
+    ),
+    AutoencoderImputer(
+        hidden_layer_sizes=(6,),
+        solver="adam",
+        keep_empty_features=True,
+        **SMALL,
+    ),
+]
 
 
 def sample_weight_equivalence_params(estimator) -> dict:

@@ -8,6 +8,7 @@ real subprocess to check that mechanism.
 
 import math
 
+import numpy as np
 import pytest
 
 from benchmarks import _common
@@ -248,3 +249,15 @@ def test_bench_quality_time_skae_contenders():
     assert passes["n_iter"] >= 1 and len(passes["points"]) >= 1
     default = bench.skae_case("digits", {}, 0.3, quick=True)
     assert default["n_iter"] >= 1
+
+
+def test_bench_impute(in_process):
+    from benchmarks import bench_impute
+
+    results = bench_impute.run(tables=("wine",), rates=(0.2,), seeds=(0,), big_rows=500)
+    cells = bench_impute.cell_rows(results)
+    assert len(cells) == 1
+    _check_rows(cells, ["skae_rmse", "mean_rmse", "skae/best"], 1, ["skae_rmse"])
+    X_nan, mask = bench_impute.remove(bench_impute.load("wine"), 0.9, 0)
+    assert not mask.all(axis=1).any() and np.isnan(X_nan).sum() == mask.sum()
+    assert bench_impute.summary_rows(cells, results)[0]["value"].endswith("%)")

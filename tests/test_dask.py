@@ -474,7 +474,7 @@ def test_dask_and_in_memory_make_the_same_promises(client, data):
     """Issue 16 item 3, as far as the shared inference path and callback
     adapter reach: the callback's estimator knows n_features_in_ on a first
     dask fit, and dask inference raises where in-memory inference does
-    (NaN input, overflowing results), at compute time."""
+    (infinite input, overflowing results), at compute time."""
     seen = []
     est = AutoencoderTransformer(
         3, callback=lambda i, loss, e: seen.append(e.n_features_in_), **SMALL
@@ -482,8 +482,8 @@ def test_dask_and_in_memory_make_the_same_promises(client, data):
     _fit(est, da.from_array(data, chunks=CHUNK))
     assert seen == [D, D]
     bad = data.copy()
-    bad[0, 0] = np.nan
-    with pytest.raises(ValueError, match="NaN"):
+    bad[0, 0] = np.inf  # NaN is a missing value (tests/test_missing.py)
+    with pytest.raises(ValueError, match="infinity"):
         est.transform(da.from_array(bad, chunks=CHUNK)).compute()
     with pytest.raises(ValueError, match="overflowed"):
         est.score_samples(da.from_array(np.full((10, D), 1e200), chunks=5)).compute()

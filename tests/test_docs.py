@@ -43,6 +43,7 @@ CLASSES = [
     "DenoisingAutoencoder",
     "SparseAutoencoder",
     "AutoencoderOutlierDetector",
+    "AutoencoderImputer",
 ]
 
 

@@ -149,7 +149,7 @@ def test_failed_refit_leaves_estimator_clearly_unfitted(name, X_small, monkeypat
     parameter, or divergence) leaves no fitted attribute behind."""
     est = make_estimator(name).fit(X_small)
     X_nan = X_small.copy()
-    X_nan[0, 0] = np.nan
+    X_nan[0] = np.nan  # a row without an observed value
     with pytest.raises(ValueError, match="NaN"):
         est.fit(X_nan)
     assert_unfitted(est)

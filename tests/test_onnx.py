@@ -156,11 +156,13 @@ def test_every_activation_has_an_onnx_operator():
 
 
 def test_every_public_estimator_has_a_converter():
+    """Every autoencoder; not the imputer, whose export is not supported
+    (docs/deployment.rst)."""
     public = {
         getattr(skae, name)
         for name in skae.__all__
         if inspect.isclass(getattr(skae, name))
-    }
+    } - {skae.AutoencoderImputer}
     assert {export.estimator for export in _EXPORTS} == public
 
 

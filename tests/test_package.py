@@ -53,7 +53,7 @@ def _skae_imports(path):
 #: Adam solver and the data backends, the fit pipeline, the base estimator,
 #: the public estimators, and what uses the public API.
 LAYERS = [
-    {"_means", "_terms"},
+    {"_means", "_missing", "_terms"},
     {"_activations", "_architecture", "_noise", "_optimize", "_docstrings", "_select"},
     {"_network"},
     {"_pca", "_kernel"},
@@ -61,9 +61,12 @@ LAYERS = [
     {"_validation", "_inference", "_memory", "_pretrain", "_adam"},
     {"_chunks"},
     {"_dask"},
+    {"_dask_io"},
     {"_fit", "_transform"},
     {"_base"},
     {"_autoencoder", "_denoising", "_sparse", "_outlier"},
+    {"_imputation"},
+    {"_imputer"},
     {"__init__"},
     {"plotting", "onnx", "_tables"},
     {"_cli_checks"},

@@ -1,0 +1,140 @@
+"""Issue 14: AutoencoderImputer, scikit-learn's imputer API on a denoising
+autoencoder (its common checks run in tests/test_common.py)."""
+
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+
+from skae import AutoencoderImputer
+
+SMALL = dict(hidden_layer_sizes=(8,), max_iter=50, random_state=0)
+
+
+@pytest.fixture(autouse=True)
+def _no_convergence_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+def _low_rank(n=300, d=8, rank=2, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n, rank)) @ rng.normal(size=(rank, d))
+    return X * rng.uniform(0.5, 20, size=d) + rng.normal(size=d) * 10
+
+
+def _remove(X, rate, seed=0):
+    mask = np.random.RandomState(seed).uniform(size=X.shape) < rate
+    out = X.copy()
+    out[mask] = np.nan
+    return out, mask
+
+
+def test_observed_entries_are_returned_bit_for_bit():
+    X, _ = _remove(_low_rank(), 0.3)
+    kept = X.copy()
+    out = AutoencoderImputer(**SMALL).fit(X).transform(X)
+    observed = ~np.isnan(X)
+    assert_array_equal(kept, X)  # the caller's X is not written
+    assert (out[observed] == X[observed]).all()
+    assert not np.isnan(out).any()
+    assert out.dtype == np.float64
+
+
+def test_float32_stays_float32():
+    X, _ = _remove(_low_rank(), 0.2)
+    X = X.astype(np.float32)
+    out = AutoencoderImputer(**SMALL).fit_transform(X)
+    assert out.dtype == np.float32
+    observed = ~np.isnan(X)
+    assert (out[observed] == X[observed]).all()
+
+
+def test_imputes_low_rank_data_better_than_the_mean():
+    """Rank-2 data in 8 columns of very different scales: the network, on
+    standardized columns, recovers removed entries far better than the
+    column means."""
+    X_full = _low_rank()
+    X, mask = _remove(X_full, 0.2)
+    ae = AutoencoderImputer(random_state=0).fit_transform(X)
+    mean = SimpleImputer().fit_transform(X)
+    scale = X_full.std(axis=0)
+
+    def rmse(out):
+        return np.sqrt(np.mean(((out - X_full) / scale)[mask] ** 2))
+
+    assert rmse(ae) < 0.5 * rmse(mean), (rmse(ae), rmse(mean))
+
+
+def test_numeric_missing_values_marker():
+    X, mask = _remove(_low_rank(), 0.2)
+    X_marked = np.where(mask, -999.0, X)
+    a = AutoencoderImputer(missing_values=-999.0, **SMALL).fit_transform(X_marked)
+    b = AutoencoderImputer(**SMALL).fit_transform(X)
+    assert_allclose(a, b)
+    with pytest.raises(ValueError, match="NaN"):  # NaN is not the marker here
+        AutoencoderImputer(missing_values=-999.0, **SMALL).fit(X)
+
+
+def test_indicator_and_feature_names():
+    pd = pytest.importorskip("pandas")
+    X, _ = _remove(_low_rank(d=4), 0.2)
+    X[:, 2] = _low_rank(d=4)[:, 2]  # column c never missing
+    frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    imp = AutoencoderImputer(add_indicator=True, **SMALL).set_output(transform="pandas")
+    out = imp.fit_transform(frame)
+    names = ["a", "b", "c", "d"] + [f"missingindicator_{c}" for c in "abd"]
+    assert list(imp.get_feature_names_out()) == names
+    assert list(out.columns) == names
+    assert_array_equal(out.iloc[:, 4:].to_numpy(), np.isnan(X[:, [0, 1, 3]]))
+
+
+def test_empty_columns_and_rows():
+    X, _ = _remove(_low_rank(d=5), 0.2)
+    X[:, 1] = np.nan  # never observed: dropped, or kept as 0
+    X[7] = np.nan  # a row without data: left out of training, still imputed
+    out = AutoencoderImputer(**SMALL).fit_transform(X)
+    assert out.shape == (len(X), 4) and not np.isnan(out).any()
+    kept = AutoencoderImputer(keep_empty_features=True, **SMALL).fit(X)
+    out = kept.transform(X)
+    assert out.shape == X.shape and (out[:, 1] == 0).all()
+    cols = [0, 2, 3, 4]  # the reconstruction of the mean row: near the means
+    assert (np.abs(out[7, cols] - kept.mean_[cols]) < kept.scale_[cols]).all()
+    assert list(kept.get_feature_names_out()) == [f"x{i}" for i in range(5)]
+
+
+def test_more_fill_rounds_feed_the_reconstruction_back():
+    X, _ = _remove(_low_rank(), 0.3)
+    one = AutoencoderImputer(fill_rounds=1, **SMALL).fit(X)
+    three = AutoencoderImputer(fill_rounds=3, **SMALL).fit(X)
+    assert_array_equal(one.autoencoder_.coefs_[0], three.autoencoder_.coefs_[0])
+    observed = ~np.isnan(X)
+    a, b = one.transform(X), three.transform(X)
+    assert_array_equal(a[observed], b[observed])
+    assert not np.allclose(a[~observed], b[~observed])
+
+
+def test_in_a_pipeline_and_under_grid_search():
+    X_full = _low_rank(n=200)
+    X, _ = _remove(X_full, 0.2)
+    y = X_full[:, 0] - 2 * X_full[:, 3]
+    pipe = make_pipeline(AutoencoderImputer(**SMALL), Ridge())
+    assert pipe.fit(X, y).score(X, y) > 0.5
+    grid = GridSearchCV(
+        pipe, {"autoencoderimputer__n_components": [1, 2, 4]}, cv=3
+    ).fit(X, y)
+    assert grid.best_params_["autoencoderimputer__n_components"] in (2, 4)
+    assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
+
+
+def test_sparse_input_is_refused():
+    sp = pytest.importorskip("scipy.sparse")
+    with pytest.raises(TypeError, match="[Ss]parse"):
+        AutoencoderImputer(**SMALL).fit(sp.random(20, 4, density=0.5, format="csr"))
