@@ -104,8 +104,11 @@ def fill_values(X, sample_weight=None) -> np.ndarray:
     s = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
     if sp.issparse(X):
         sums, total = np.asarray(X.T @ s).ravel(), np.full(X.shape[1], s.sum())
+    elif not has_nan(X):  # no mask and no zero-filled copy of X
+        sums = sum(s[a:b] @ X[a:b].astype(np.float64) for a, b in _row_blocks(n))
+        total = np.full(X.shape[1], s.sum())
     else:
-        observed = ~np.isnan(X) if has_nan(X) else np.ones(X.shape, bool)
+        observed = ~np.isnan(X)
         sums = s @ np.where(observed, X, 0).astype(np.float64)
         total = s @ observed
         if not (total > 0).all():  # observed only where the weight is 0
@@ -114,6 +117,12 @@ def fill_values(X, sample_weight=None) -> np.ndarray:
             sums = np.where(total > 0, sums, plain)
             total = np.where(total > 0, total, 1.0)
     return (sums / total).astype(X.dtype)
+
+
+def _row_blocks(n: int, rows: int = 4096):
+    """``(start, stop)`` of consecutive row blocks: a float64 copy of one block
+    of ``X`` at a time (a few MiB), never of all of it."""
+    return [(a, min(a + rows, n)) for a in range(0, n, rows)] or [(0, 0)]
 
 
 def filled(X, values: np.ndarray):
