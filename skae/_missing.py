@@ -35,17 +35,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from skae._terms import has_nan
+
 #: Row indices named in an error message, at most.
 _SHOWN = 10
-
-
-def has_nan(X) -> bool:
-    """Whether ``X`` (dense or sparse, float) holds a NaN, without a copy."""
-    data = X.data if sp.issparse(X) else X
-    if data.size == 0:
-        return False
-    with np.errstate(invalid="ignore"):
-        return bool(np.isnan(np.min(data)))  # min propagates NaN
 
 
 def _indices(idx: np.ndarray, offset: int = 0) -> str:

@@ -44,16 +44,22 @@ def kl_sparsity(rho_hat: np.ndarray, rho: float) -> tuple[float, np.ndarray]:
     return float(kl.sum()), -rho / r + (1 - rho) / (1 - r)
 
 
+def has_nan(X) -> bool:
+    """Whether ``X`` (dense or sparse, float) holds a NaN, without a copy."""
+    data = X.data if sp.issparse(X) else X
+    if data.size == 0:
+        return False
+    with np.errstate(invalid="ignore"):
+        return bool(np.isnan(np.min(data)))  # min propagates NaN
+
+
 def has_missing(target) -> bool:
     """Whether a dense ``target`` holds NaN (a sparse one may not: an error)."""
-    if sp.issparse(target):
-        if np.isnan(target.data).any():
-            raise ValueError("Sparse input with NaN is not supported.")
+    if not has_nan(target):
         return False
-    with np.errstate(all="ignore"):  # a NaN anywhere makes the sum NaN
-        if not np.isnan(target.sum()):
-            return False
-    return bool(np.isnan(target).any())
+    if sp.issparse(target):
+        raise ValueError("Sparse input with NaN is not supported.")
+    return True
 
 
 def weighted_target(target, sample_weight=None, dtype=None):

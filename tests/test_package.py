@@ -53,8 +53,16 @@ def _skae_imports(path):
 #: Adam solver and the data backends, the fit pipeline, the base estimator,
 #: the public estimators, and what uses the public API.
 LAYERS = [
-    {"_means", "_missing", "_terms"},
-    {"_activations", "_architecture", "_noise", "_optimize", "_docstrings", "_select"},
+    {"_means", "_terms"},
+    {
+        "_missing",
+        "_activations",
+        "_architecture",
+        "_noise",
+        "_optimize",
+        "_docstrings",
+        "_select",
+    },
     {"_network"},
     {"_pca", "_kernel"},
     {"_minibatch"},
