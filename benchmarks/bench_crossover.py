@@ -15,8 +15,9 @@ Problems (the first n train rows of each; held-out rows fixed):
 * ``randhie``: statsmodels' RAND health insurance table (20,190 x 10),
   standardized, ``k=3``, 30 % held out; n = 1,000 ... 14,133 (all).
 
-The crossover is where Adam's fit reaches at least L-BFGS's held-out error in
-less time; ``skae._fit.ADAM_MIN_ROWS`` is set from it.
+``skae._fit.ADAM_MIN_ROWS`` (where ``solver="auto"`` switches) is set from
+this table: the size from which Adam's held-out error is no higher than
+L-BFGS's on every problem, at a time cost the user would accept.
 
 Run: ``python benchmarks/bench_crossover.py [--quick] [--problems patches]``.
 About 10 minutes on the 2-core machine.
