@@ -70,10 +70,7 @@ from skae._pretrain import greedy_pretrain
 from skae._select import RowErrorTrace, choose_iteration, stack_traces
 from skae._validation import Hyperparameters, fold_masks, held_out_rows
 
-#: ``solver="auto"`` runs Adam from this many training rows on, L-BFGS below
-#: (benchmarks/bench_crossover.py: from 3,000 rows Adam's held-out error was
-#: 0.64-0.71x L-BFGS's on two tables and equal on image patches, at 1.3x the
-#: time; at 1,000 rows and on digits' 1,257 L-BFGS's was lower).
+#: ``solver="auto"``: Adam from this many rows on (benchmarks/bench_crossover).
 ADAM_MIN_ROWS = 3_000
 #: ``early_stopping="auto"`` cross-validates up to this many rows, and holds
 #: out ``validation_fraction`` of the rows above.
