@@ -50,6 +50,32 @@ from skae._denoising import DenoisingAutoencoder
 from skae._fit import ADAM_MIN_ROWS
 from skae._gaussian import fit_gaussian
 
+#: The autoencoder parameters the imputer passes on, as it names them.
+NETWORK = (
+    "hidden_layer_sizes",
+    "activation",
+    "alpha",
+    "tied_weights",
+    "init",
+    "solver",
+    "max_iter",
+    "max_fun",
+    "batch_size",
+    "learning_rate_init",
+    "random_state",
+    "verbose",
+)
+#: The imputer's own training options (:func:`fit_models`).
+OPTIONS = (
+    "noise_level",
+    "n_corruptions",
+    "early_stopping",
+    "validation_fraction",
+    "n_iter_no_change",
+    "tol",
+)
+
+
 #: ``n_corruptions="auto"`` for L-BFGS: masked copies of each row, so that
 #: one fixed objective sees several masks (1 copy to 4: RMSE on macrodata at
 #: 20% missing 0.537 to 0.427, breast_cancer 0.539 to 0.532).
@@ -58,6 +84,14 @@ AUTO_CORRUPTIONS = 4
 #: (measured on randhie's first 10,000 rows at 20% missing: RMSE 0.843 kept
 #: against 0.838 refitted, in 4.3 s against 8.8 s).
 REFIT_MAX_ROWS = 10_000
+#: ``batch_size="auto"`` (Adam), and ``n_iter_no_change="auto"`` for
+#: (L-BFGS, Adam): with Adam's ``learning_rate_init=0.01``, on randhie's
+#: first 10,000 rows at 10% missing, seed 0, RMSE 0.807 in 1.1 s, against
+#: 0.802 in 6.6 s with the autoencoders' 200 rows, 1e-3 and 20 epochs
+#: (IterativeImputer: 0.880 in 1.5-1.9 s); with 10 iterations L-BFGS
+#: stopped too early (macrodata at 40%: 0.468 against 0.431).
+AUTO_BATCH = 1000
+AUTO_PATIENCE = {False: 20, True: 10}
 #: Held-out entries are scored on at most this many rows' worth of them per
 #: iteration (a bound on the callback's cost on large tables).
 MAX_SCORED_ROWS = 5000
@@ -174,18 +208,23 @@ def fit_models(Z: np.ndarray, n_components: int, params: dict, options: dict, w=
     autoencoder; ``options`` are the imputer's ``noise_level``,
     ``n_corruptions``, ``early_stopping``, ``validation_fraction``,
     ``n_iter_no_change`` and ``tol``."""
+    solver = params["solver"]
+    adam = solver == "adam" or (solver == "auto" and len(Z) >= ADAM_MIN_ROWS)
     copies = options["n_corruptions"]
     if copies == "auto":  # Adam masks each minibatch afresh; L-BFGS once
-        solver = params["solver"]
-        adam = solver == "adam" or (solver == "auto" and len(Z) >= ADAM_MIN_ROWS)
         copies = 1 if adam else AUTO_CORRUPTIONS
+    patience = options["n_iter_no_change"]
+    if patience == "auto":
+        patience = AUTO_PATIENCE[adam]
+    batch = params["batch_size"]
     base = dict(
         params,
+        batch_size=AUTO_BATCH if batch == "auto" else batch,
         noise="masking",
         noise_level=options["noise_level"],
         n_corruptions=copies,
         tol=options["tol"],
-        n_iter_no_change=options["n_iter_no_change"],
+        n_iter_no_change=patience,
         early_stopping=False,
     )
     rng = check_random_state(params["random_state"])
@@ -207,8 +246,7 @@ def fit_models(Z: np.ndarray, n_components: int, params: dict, options: dict, w=
         r: _held_out_error(g.fill, Z_train, held, truth, w) for r, g in fills.items()
     }
     q = min(scores, key=scores.get)
-    patience, tol = options["n_iter_no_change"], options["tol"]
-    scorer = _Imputation(Z_train, held, truth, fills[q].fill, patience, tol, w)
+    scorer = _Imputation(Z_train, held, truth, fills[q].fill, patience, base["tol"], w)
     probe = dict(base, callback=scorer)
     model = _network(n_components, probe, fills[q]).fit(Z_train, sample_weight=w)
     report = {"gaussian": scores, "network": min(scorer.errors)}

@@ -33,31 +33,13 @@ from sklearn.utils.validation import (
 
 from skae._denoising import DenoisingAutoencoder
 from skae._docstrings import fill_docstring
-from skae._imputation import auto_components, fit_models, impute, standardize
-
-#: The autoencoder parameters the imputer passes on, as it names them.
-_NETWORK = (
-    "hidden_layer_sizes",
-    "activation",
-    "alpha",
-    "tied_weights",
-    "init",
-    "solver",
-    "max_iter",
-    "max_fun",
-    "batch_size",
-    "learning_rate_init",
-    "random_state",
-    "verbose",
-)
-#: The imputer's own training options (:func:`skae._imputation.fit_network`).
-_OPTIONS = (
-    "noise_level",
-    "n_corruptions",
-    "early_stopping",
-    "validation_fraction",
-    "n_iter_no_change",
-    "tol",
+from skae._imputation import (
+    NETWORK,
+    OPTIONS,
+    auto_components,
+    fit_models,
+    impute,
+    standardize,
 )
 
 
@@ -168,7 +150,7 @@ class AutoencoderImputer(_BaseImputer):
         **_BaseImputer._parameter_constraints,
         **{
             k: DenoisingAutoencoder._parameter_constraints[k]
-            for k in (*_NETWORK, *_OPTIONS)
+            for k in (*NETWORK, *OPTIONS)
         },
         "missing_values": [MissingValues(numeric_only=True)],
         "n_components": [
@@ -181,6 +163,10 @@ class AutoencoderImputer(_BaseImputer):
             Interval(Integral, 1, None, closed="left"),
         ],
         "fill_rounds": [Interval(Integral, 1, None, closed="left")],
+        "n_iter_no_change": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
     }
 
     def __init__(
@@ -203,10 +189,10 @@ class AutoencoderImputer(_BaseImputer):
         tol=1e-4,
         max_fun=15000,
         batch_size="auto",
-        learning_rate_init=1e-3,
+        learning_rate_init=0.01,
         early_stopping="auto",
         validation_fraction=0.1,
-        n_iter_no_change=20,
+        n_iter_no_change="auto",
         random_state=None,
         verbose=0,
     ):
@@ -298,8 +284,8 @@ class AutoencoderImputer(_BaseImputer):
         if n_valid:
             Z = self._standardized(X[:, valid], mask[:, valid])
             rows = ~mask[:, valid].all(axis=1)  # rows without data teach nothing
-            params = {k: getattr(self, k) for k in _NETWORK}
-            options = {k: getattr(self, k) for k in _OPTIONS}
+            params = {k: getattr(self, k) for k in NETWORK}
+            options = {k: getattr(self, k) for k in OPTIONS}
             w = None if sample_weight is None else sample_weight[rows]
             self.gaussian_, self.autoencoder_, self.validation_errors_ = fit_models(
                 Z[rows], self.n_components_, params, options, w
@@ -418,7 +404,18 @@ keep_empty_features : bool, default={keep_empty_features}
         filled with 0; else they are dropped.""",
     "noise_level": """noise_level : float, default={noise_level}
         Fraction of each training row's entries that masking noise hides
-        (sets to the column mean), in [0, 1].""",
+        (and fills with their conditional expectation), in [0, 1].""",
+    "batch_size": """batch_size : int or "auto", default="{batch_size}"
+        Rows per Adam step (``solver="adam"``, and ``"auto"`` from 10,000
+        rows on); ``"auto"`` is ``min(1000, n_samples)``.""",
+    "learning_rate_init": """\
+learning_rate_init : float, default={learning_rate_init}
+        Adam's step size, finite and positive.""",
+    "n_iter_no_change": """\
+n_iter_no_change : int or "auto", default="{n_iter_no_change}"
+        Iterations (Adam: epochs) without an improvement of ``tol`` of the
+        held-out imputation before training stops; ``"auto"``: 20 for
+        L-BFGS, 10 for Adam.""",
     "n_corruptions": """n_corruptions : int or "auto", default="{n_corruptions}"
         Number of masked copies of each training row. ``"auto"``: 4 when
         L-BFGS trains (one fixed objective, which then sees several masks
