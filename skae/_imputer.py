@@ -240,8 +240,7 @@ class AutoencoderImputer(_BaseImputer):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, sample_weight=None):
-        """Fit the Gaussian fill and the autoencoder to the observed entries
-        of ``X``.
+        """Fit the Gaussian and the autoencoder to the observed entries.
 
         Parameters
         ----------
