@@ -428,7 +428,7 @@ n_iter_no_change : int or "auto", default="{n_iter_no_change}"
         ``n_iter_no_change`` iterations; keep no network if the Gaussian
         imputed them better, else refit both on every entry, the network for
         the best number of iterations (from 10,000 rows on, keep the best
-        iterate instead). False: the least ridge, and ``max_iter``
+        iterate instead). False: a ridge of 0.01, and ``max_iter``
         iterations.""",
     "validation_fraction": """\
 validation_fraction : float, default={validation_fraction}
