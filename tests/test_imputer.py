@@ -60,9 +60,11 @@ def test_float32_stays_float32():
 
 
 def test_imputes_low_rank_data_better_than_the_mean():
-    """Rank-2 data in 8 columns of very different scales: the network, on
-    standardized columns, recovers removed entries far better than the
-    column means."""
+    """Rank-2 data in 8 columns of very different scales, without noise: on
+    standardized columns, the Gaussian fill (the network is not kept here)
+    recovers removed entries almost exactly. Measured RMSE 0.00098 against
+    the column means' 1.03; the bound leaves a factor 10 (it was 0.5x with
+    mean-filled inputs)."""
     X_full = _low_rank()
     X, mask = _remove(X_full, 0.2)
     ae = AutoencoderImputer(random_state=0).fit_transform(X)
@@ -72,7 +74,7 @@ def test_imputes_low_rank_data_better_than_the_mean():
     def rmse(out):
         return np.sqrt(np.mean(((out - X_full) / scale)[mask] ** 2))
 
-    assert rmse(ae) < 0.5 * rmse(mean), (rmse(ae), rmse(mean))
+    assert rmse(ae) < 0.01 * rmse(mean), (rmse(ae), rmse(mean))
 
 
 def test_numeric_missing_values_marker():
