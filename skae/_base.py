@@ -14,6 +14,7 @@ only adds parameters and chooses defaults.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 from numbers import Integral, Real
 
@@ -154,6 +155,12 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
         self.verbose = verbose
         self.warm_start = warm_start
 
+    #: A row-wise fill of missing inputs that masking noise applies to each
+    #: corrupted copy (set by :mod:`skae._imputation` on a denoising
+    #: autoencoder with masking noise, in memory only); None: the column
+    #: means ``fill_values_``.
+    _noise_fill = None
+
     # ----------------------------------------------------------------- fitting
     def _run(self, X, *, incremental: bool, sample_weight=None):
         """Check, fit and store: the estimator's side of ``fit`` and
@@ -180,12 +187,17 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
                 X, names = check_training_data(X, name)
             sample_weight = check_sample_weight(sample_weight, X)
             fill = fill_values(X, sample_weight) if fill is None else fill
-            X_in = filled(X, fill)  # a copy: the caller's X is never changed
+            # a copy: the caller's X is never changed; with a row fill, the
+            # noise fills each corrupted copy (NaN kept until then)
+            X_in = X if self._noise_fill is not None else filled(X, fill)
             target = None if X_in is X else X
             data = ArrayData(X_in, target, sample_weight=sample_weight)
         n_features = data.target.shape[1]
         params = self.get_params(deep=False)
         arch, hyper = check_params(params, self._parameter_constraints, n_features)
+        if self._noise_fill is not None:
+            noise = dataclasses.replace(hyper.noise, fill=self._noise_fill)
+            hyper = dataclasses.replace(hyper, noise=noise)
         start, rng = self._start(arch, continuing)
         if incremental:
             hyper = _fit.with_one_pass(hyper)

@@ -272,8 +272,8 @@ def _solve(data, arch, hyper, rng, start, callback, early, name, warn, stream=Fa
     pair = data
     pretrains = hyper.pretrain == "greedy" and arch.code_layer > 1
     needs_pair = not adam or (pretrains and start.theta is None)
-    if hyper.noise is not None and needs_pair:
-        pair = data.corrupted(hyper.noise, rng)
+    if hyper.noise is not None and (needs_pair or hyper.noise.fill is not None):
+        pair = data.corrupted(hyper.noise if needs_pair else hyper.noise.plain, rng)
     theta0 = initial_theta(start, pair, arch, hyper, rng)
     check_penalties(theta0, arch, hyper, dtype)
     penalties = hyper.penalties

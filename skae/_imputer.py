@@ -4,13 +4,12 @@ autoencoder's reconstruction, behind scikit-learn's imputer API.
 A denoising autoencoder trained with masking noise learns to rebuild entries
 it does not see from those it does: exactly the task of an imputer. The
 estimator standardizes the columns (the observed entries' mean and standard
-deviation, ``mean_`` and ``scale_``), fits a
-:class:`~skae.DenoisingAutoencoder` with ``noise="masking"`` on the
-standardized rows, holes included (the loss counts observed entries only, and
-missing inputs enter the network as the column means: :mod:`skae._missing`),
-and replaces each missing entry by the reconstruction. In standardized units
-the column mean is 0, which is also the value masking noise writes: training
-hides observed entries exactly as the data hides the missing ones.
+deviation, ``mean_`` and ``scale_``), fits a Gaussian to the incomplete rows
+(:mod:`skae._gaussian`) whose conditional expectations fill the network's
+missing and masked inputs, fits a :class:`~skae.DenoisingAutoencoder` with
+``noise="masking"`` on the standardized rows, holes included (the loss
+counts observed entries only), and replaces each missing entry by the
+reconstruction (:mod:`skae._imputation` trains and chooses).
 
 The rest is :class:`~sklearn.impute.SimpleImputer`'s contract, through
 scikit-learn's ``_BaseImputer`` (as ``KNNImputer`` and ``IterativeImputer``):
@@ -27,96 +26,57 @@ from sklearn.utils._mask import _get_mask
 from sklearn.utils._param_validation import Interval, MissingValues, StrOptions
 from sklearn.utils.validation import (
     _check_feature_names_in,
+    _check_sample_weight,
     check_is_fitted,
     validate_data,
 )
 
 from skae._denoising import DenoisingAutoencoder
 from skae._docstrings import fill_docstring
-from skae._imputation import fit_network, impute
-
-#: The autoencoder parameters the imputer passes on, as it names them.
-_NETWORK = (
-    "hidden_layer_sizes",
-    "activation",
-    "alpha",
-    "tied_weights",
-    "init",
-    "solver",
-    "max_iter",
-    "max_fun",
-    "batch_size",
-    "learning_rate_init",
-    "random_state",
-    "verbose",
+from skae._imputation import (
+    NETWORK,
+    OPTIONS,
+    auto_components,
+    fit_models,
+    impute,
+    standardize,
 )
-#: The imputer's own training options (:func:`skae._imputation.fit_network`).
-_OPTIONS = (
-    "noise_level",
-    "n_corruptions",
-    "early_stopping",
-    "validation_fraction",
-    "n_iter_no_change",
-    "tol",
-)
-
-
-def auto_components(n_features: int) -> int:
-    """``n_components="auto"``: half the features, rounded up (see the class
-    docstring for the measurements behind it)."""
-    return max(1, (n_features + 1) // 2)
-
-
-def _standardize(X, mask):
-    """``(mean, scale)`` of the observed entries of each column (NaN for a
-    column without any; scale 1 where the column is constant)."""
-    observed = ~mask
-    counts = observed.sum(axis=0)
-    safe = np.maximum(counts, 1)
-    values = np.where(observed, X, 0).astype(np.float64)
-    mean = values.sum(axis=0) / safe
-    var = (np.where(observed, values - mean, 0) ** 2).sum(axis=0) / safe
-    scale = np.sqrt(var)
-    scale[~(scale > 0)] = 1.0
-    mean[counts == 0] = np.nan
-    scale[counts == 0] = np.nan
-    return mean, scale
 
 
 class AutoencoderImputer(_BaseImputer):
     """Impute missing values with a denoising autoencoder's reconstruction.
 
     Each column is standardized with the mean and standard deviation of its
-    observed entries; a :class:`DenoisingAutoencoder` with masking noise is
-    fitted to the standardized rows, holes included (the loss counts observed
-    entries only, missing inputs enter the network as the column means), and
+    observed entries. A Gaussian (mean and full covariance) is fitted to the
+    standardized rows by EM on their observed entries, and a missing input
+    enters the network as its conditional expectation given the row's
+    observed entries (not as the column mean, as in the other estimators):
+    the input depends on exactly the entries each row has, as a chained
+    regression's does. A :class:`DenoisingAutoencoder` with masking noise is
+    then fitted to the rows, holes included (the loss counts observed entries
+    only); masking hides a fraction ``noise_level`` of each training row's
+    entries and fills them the same way, jointly with the row's own holes,
+    so that the network learns on inputs distributed as those it will fill.
     ``transform`` replaces every missing entry by the network's
-    reconstruction of its row, mapped back to the column's units. Observed
-    entries are returned unchanged, bit for bit. With ``fill_rounds > 1``
-    the reconstruction is fed back in place of the missing inputs, and the
-    network run again, that many times in all.
+    reconstruction of its filled row, mapped back to the column's units.
+    Observed entries are returned unchanged, bit for bit. With
+    ``fill_rounds > 1`` the reconstruction is fed back in place of the
+    missing inputs, and the network run again, that many times in all.
 
-    Masking noise sets a fraction ``noise_level`` of each training row's
-    entries to 0, the column mean in standardized units: the value a missing
-    entry enters the network as. Training thus hides observed entries as the
-    data hides the missing ones, and learns to rebuild them from the rest.
-
-    The training length is chosen by imputation itself: a tenth of the
-    observed entries is held out and imputed after each iteration (see
-    ``early_stopping``); an autoencoder's own early stopping, which scores
-    how well held-out rows are copied, would keep the PCA start. The
-    defaults (code width half the features, ``noise_level=0.3``, 4 masked
-    copies of each row under L-BFGS, one network pass) were chosen on real
-    tables with entries removed completely at random
-    (``benchmarks/bench_impute.py``; benchmarks/README.md has the figures):
-    feeding the reconstruction back (``fill_rounds > 1``) made the
-    imputation worse there, as the network was trained on mean-filled
-    inputs. Rows without any observed value are left out of training and
-    imputed with the reconstruction of the mean row. Columns without any
-    observed value in ``fit`` are dropped, or kept and filled with 0 with
-    ``keep_empty_features=True``, as :class:`~sklearn.impute.SimpleImputer`
-    does. Sparse input is not supported. :mod:`skae.onnx` does not export
-    this estimator.
+    The choices are made by imputation itself, on a tenth of the observed
+    entries held out (see ``early_stopping``): the Gaussian's ridge, the
+    network's training length, and whether the network is kept at all. If
+    no iteration imputed the held-out entries better than the Gaussian
+    alone, ``autoencoder_`` is None and the imputation is the Gaussian's
+    conditional expectation: on held-out entries the imputer is never worse
+    than its linear model. The defaults were chosen on real tables with
+    entries removed completely at random (``benchmarks/bench_impute.py``;
+    benchmarks/README.md has the figures). Rows without any observed value
+    are left out of training and imputed with the reconstruction of the mean
+    row. Columns without any observed value in ``fit`` are dropped, or kept
+    and filled with 0 with ``keep_empty_features=True``, as
+    :class:`~sklearn.impute.SimpleImputer` does. Sparse input is not
+    supported. :mod:`skae.onnx` does not export this estimator.
 
     Parameters
     ----------
@@ -125,8 +85,20 @@ class AutoencoderImputer(_BaseImputer):
     Attributes
     ----------
     autoencoder_ : DenoisingAutoencoder or None
-        The fitted network, on standardized columns (the non-empty ones);
-        None when every column was empty.
+        The fitted network, on standardized columns (the non-empty ones),
+        reading the Gaussian's fill in place of holes (its own
+        ``fill_values_``, the column means, serve only its own methods);
+        None when every column was empty, or when the Gaussian alone imputed
+        the held-out entries better.
+    gaussian_ : object or None
+        The Gaussian of the standardized columns: ``mean``, ``covariance``,
+        ``precision`` (ndarrays) and ``fill(Z)``, which returns ``Z`` with
+        each NaN replaced by its conditional expectation; None when every
+        column was empty.
+    validation_errors_ : dict
+        The held-out entries' mean squared errors (standardized units) that
+        made the choices: ``"gaussian"``, per ridge, and ``"network"``, the
+        best iteration's; empty without early stopping.
     mean_ : ndarray of shape (`n_features_in_`,)
         Mean of each column's observed training entries (NaN if none).
     scale_ : ndarray of shape (`n_features_in_`,)
@@ -178,7 +150,7 @@ class AutoencoderImputer(_BaseImputer):
         **_BaseImputer._parameter_constraints,
         **{
             k: DenoisingAutoencoder._parameter_constraints[k]
-            for k in (*_NETWORK, *_OPTIONS)
+            for k in (*NETWORK, *OPTIONS)
         },
         "missing_values": [MissingValues(numeric_only=True)],
         "n_components": [
@@ -191,6 +163,10 @@ class AutoencoderImputer(_BaseImputer):
             Interval(Integral, 1, None, closed="left"),
         ],
         "fill_rounds": [Interval(Integral, 1, None, closed="left")],
+        "n_iter_no_change": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
     }
 
     def __init__(
@@ -213,10 +189,10 @@ class AutoencoderImputer(_BaseImputer):
         tol=1e-4,
         max_fun=15000,
         batch_size="auto",
-        learning_rate_init=1e-3,
+        learning_rate_init=0.01,
         early_stopping="auto",
         validation_fraction=0.1,
-        n_iter_no_change=20,
+        n_iter_no_change="auto",
         random_state=None,
         verbose=0,
     ):
@@ -263,8 +239,8 @@ class AutoencoderImputer(_BaseImputer):
         return X, _get_mask(X, self.missing_values)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
-        """Fit the autoencoder to the observed entries of ``X``.
+    def fit(self, X, y=None, sample_weight=None):
+        """Fit the Gaussian and the autoencoder to the observed entries.
 
         Parameters
         ----------
@@ -272,6 +248,12 @@ class AutoencoderImputer(_BaseImputer):
             Training data, missing entries marked by ``missing_values``.
         y : Ignored
             Not used, present for API consistency by convention.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample (None: all 1): the
+            standardization, the Gaussian, the network's objective and the
+            held-out imputation errors weigh each row by it, so that an
+            integer weight is the row repeated and a zero weight the row
+            dropped (up to the random draws: held-out entries, masking noise).
 
         Returns
         -------
@@ -288,20 +270,24 @@ class AutoencoderImputer(_BaseImputer):
         2
         """
         X, mask = self._check(X, reset=True)
-        self.mean_, self.scale_ = _standardize(X, mask)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X)
+        self.mean_, self.scale_ = standardize(X, mask, sample_weight)
         valid = ~mask.all(axis=0)
         self._valid_mask = valid
         n_valid = int(valid.sum())
         k = self.n_components
         self.n_components_ = auto_components(n_valid) if k == "auto" else k
-        self.autoencoder_ = None
+        self.autoencoder_ = self.gaussian_ = None
+        self.validation_errors_ = {}
         if n_valid:
             Z = self._standardized(X[:, valid], mask[:, valid])
             rows = ~mask[:, valid].all(axis=1)  # rows without data teach nothing
-            params = {k: getattr(self, k) for k in _NETWORK}
-            options = {k: getattr(self, k) for k in _OPTIONS}
-            self.autoencoder_ = fit_network(
-                Z[rows], self.n_components_, params, options
+            params = {k: getattr(self, k) for k in NETWORK}
+            options = {k: getattr(self, k) for k in OPTIONS}
+            w = None if sample_weight is None else sample_weight[rows]
+            self.gaussian_, self.autoencoder_, self.validation_errors_ = fit_models(
+                Z[rows], self.n_components_, params, options, w
             )
         self.n_iter_ = 0 if self.autoencoder_ is None else self.autoencoder_.n_iter_
         super()._fit_indicator(mask)
@@ -351,7 +337,7 @@ class AutoencoderImputer(_BaseImputer):
         if len(rows):
             m = mv[rows]
             Z = self._standardized(Xv[rows], m)
-            Z = impute(self.autoencoder_, Z, m, self.fill_rounds)
+            Z = impute(self.gaussian_, self.autoencoder_, Z, m, self.fill_rounds)
             imputed = Z * self.scale_[valid] + self.mean_[valid]
             block = Xv[rows]
             block[m] = imputed[m]
@@ -417,25 +403,40 @@ keep_empty_features : bool, default={keep_empty_features}
         filled with 0; else they are dropped.""",
     "noise_level": """noise_level : float, default={noise_level}
         Fraction of each training row's entries that masking noise hides
-        (sets to the column mean), in [0, 1].""",
+        (and fills with their conditional expectation), in [0, 1].""",
+    "batch_size": """batch_size : int or "auto", default="{batch_size}"
+        Rows per Adam step (``solver="adam"``, and ``"auto"`` from 10,000
+        rows on); ``"auto"`` is ``min(1000, n_samples)``.""",
+    "learning_rate_init": """\
+learning_rate_init : float, default={learning_rate_init}
+        Adam's step size, finite and positive.""",
+    "n_iter_no_change": """\
+n_iter_no_change : int or "auto", default="{n_iter_no_change}"
+        Iterations (Adam: epochs) without an improvement of ``tol`` of the
+        held-out imputation before training stops; ``"auto"``: 20 for
+        L-BFGS, 10 for Adam.""",
     "n_corruptions": """n_corruptions : int or "auto", default="{n_corruptions}"
         Number of masked copies of each training row. ``"auto"``: 4 when
         L-BFGS trains (one fixed objective, which then sees several masks
         of each row), 1 when Adam does (it masks each minibatch afresh).""",
     "early_stopping": """early_stopping : bool or "auto", default={early_stopping}
         True or ``"auto"``: hold out ``validation_fraction`` of the observed
-        entries, train on the rest, score the imputation of the held-out
-        entries after each iteration (Adam: epoch), stop once it has not
-        improved by ``tol`` for ``n_iter_no_change`` iterations, then train
-        on every entry for the best number of iterations (from 10,000 rows
-        on, keep the best iterate instead). False: ``max_iter`` iterations.""",
+        entries; fit the Gaussian to the rest with each candidate ridge and
+        keep the best at the held-out entries; train the network on the rest,
+        score its imputation of the held-out entries after each iteration
+        (Adam: epoch), stop once it has not improved by ``tol`` for
+        ``n_iter_no_change`` iterations; keep no network if the Gaussian
+        imputed them better, else refit both on every entry, the network for
+        the best number of iterations (from 10,000 rows on, keep the best
+        iterate instead). False: a ridge of 0.01, and ``max_iter``
+        iterations.""",
     "validation_fraction": """\
 validation_fraction : float, default={validation_fraction}
         Fraction of the observed entries held out by ``early_stopping``.""",
     "fill_rounds": """fill_rounds : int, default={fill_rounds}
         Network passes of ``transform``: the first reads the missing inputs
-        as the column means, each further pass reads the previous pass's
-        reconstruction in their place.""",
+        as the Gaussian's conditional expectations, each further pass reads
+        the previous pass's reconstruction in their place.""",
 }
 
 fill_docstring(AutoencoderImputer, own=_OWN)

@@ -16,6 +16,10 @@ The rules, written once here (docs/user_guide.rst, "Missing values"):
   The alternative, a mask fed beside the input, doubles the input layer and
   breaks the PCA start; learned fill values would add parameters whose
   gradient only the rows with holes carry. The means need neither.
+  (:class:`skae.AutoencoderImputer` alone feeds its network each hole's
+  conditional expectation under a Gaussian instead, :mod:`skae._imputation`:
+  its fill need not travel with the model to dask chunks, ``partial_fit`` or
+  ONNX, and it imputes, where the rows' other entries matter most.)
 * **Per-feature errors** (``reconstruction_errors``) are the rescaled
   ``(d / d_i) r_ij^2`` at observed entries and 0 at missing ones, so that
   each row still sums to ``-score_samples``.

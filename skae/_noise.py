@@ -7,7 +7,8 @@ Each function returns a new corrupted array and never modifies its input.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -33,8 +34,11 @@ def gaussian(X, level: float, rng, **_) -> np.ndarray:
     return noise
 
 
-def masking(X, level: float, rng, **_):
-    """Set a fraction ``level`` of each sample's entries to zero.
+def masking(X, level: float, rng, fill=None, **_):
+    """Set a fraction ``level`` of each sample's entries to zero (or, with
+    ``fill``, to NaN and then to ``fill(X_masked)``'s values: a conditional
+    fill of the masked entries and of any NaN ``X`` already holds, dense
+    input only; :mod:`skae._imputation`).
 
     Dense input: exactly ``round(level * n_features)`` entries per row, chosen
     uniformly. Sparse input: each stored entry is dropped with probability
@@ -53,14 +57,13 @@ def masking(X, level: float, rng, **_):
     n, d = X.shape
     k = int(round(level * d))
     out = np.array(X, copy=True)
-    if k == 0:
-        return out
+    value = 0 if fill is None else np.nan
     if k >= d:
-        out[...] = 0
-        return out
-    cols = rng.uniform(size=(n, d)).argpartition(k, axis=1)[:, :k]
-    np.put_along_axis(out, cols, 0, axis=1)
-    return out
+        out[...] = value
+    elif k > 0:
+        cols = rng.uniform(size=(n, d)).argpartition(k, axis=1)[:, :k]
+        np.put_along_axis(out, cols, value, axis=1)
+    return out if fill is None else fill(out)
 
 
 def salt_and_pepper(X, level: float, rng, *, low=None, high=None) -> np.ndarray:
@@ -172,6 +175,16 @@ class NoiseSpec:
     kind: str
     level: float
     n_corruptions: int = 1
+    #: masking only: a conditional fill of the masked (NaN) entries, given
+    #: the rest of the row (:func:`masking`); None writes 0
+    fill: Callable | None = field(default=None, compare=False)
+
+    @property
+    def plain(self) -> NoiseSpec:
+        """This noise at level 0, once: with a ``fill``, the pair whose
+        input holds the filled holes, unmasked (Adam's whole objective reads
+        it, as the filled input of the other fits; nothing is drawn)."""
+        return NoiseSpec(self.kind, 0.0, 1, self.fill)
 
     @property
     def active(self) -> bool:
@@ -180,6 +193,14 @@ class NoiseSpec:
 
     def pair(self, X, rng, low=None, high=None):
         """``(inputs, targets)`` of :func:`corrupt` for this specification."""
+        extra = {} if self.fill is None else {"fill": self.fill}
         return corrupt(
-            X, self.kind, self.level, self.n_corruptions, rng, low=low, high=high
+            X,
+            self.kind,
+            self.level,
+            self.n_corruptions,
+            rng,
+            low=low,
+            high=high,
+            **extra,
         )

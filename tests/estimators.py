@@ -172,6 +172,8 @@ def sample_weight_equivalence_params(estimator) -> dict:
     if params["early_stopping"] is not False:
         needed["early_stopping"] = False
     noise = params.get("noise")
+    if isinstance(estimator, AutoencoderImputer) and params["noise_level"] != 0:
+        needed["noise_level"] = 0.0  # its masking noise has no "noise" parameter
     if noise is not None and (noise == "gaussian" or params["noise_level"] != 0):
         needed["noise"] = "masking" if noise == "gaussian" else noise
         needed["noise_level"] = 0.0

@@ -13,6 +13,8 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 
 from skae import AutoencoderImputer
+from skae._imputation import RIDGES
+from skae._noise import masking
 
 SMALL = dict(hidden_layer_sizes=(8,), max_iter=50, random_state=0)
 
@@ -58,9 +60,11 @@ def test_float32_stays_float32():
 
 
 def test_imputes_low_rank_data_better_than_the_mean():
-    """Rank-2 data in 8 columns of very different scales: the network, on
-    standardized columns, recovers removed entries far better than the
-    column means."""
+    """Rank-2 data in 8 columns of very different scales, without noise: on
+    standardized columns, the Gaussian fill (the network is not kept here)
+    recovers removed entries almost exactly. Measured RMSE 0.00098 against
+    the column means' 1.03; the bound leaves a factor 10 (it was 0.5x with
+    mean-filled inputs)."""
     X_full = _low_rank()
     X, mask = _remove(X_full, 0.2)
     ae = AutoencoderImputer(random_state=0).fit_transform(X)
@@ -70,7 +74,7 @@ def test_imputes_low_rank_data_better_than_the_mean():
     def rmse(out):
         return np.sqrt(np.mean(((out - X_full) / scale)[mask] ** 2))
 
-    assert rmse(ae) < 0.5 * rmse(mean), (rmse(ae), rmse(mean))
+    assert rmse(ae) < 0.01 * rmse(mean), (rmse(ae), rmse(mean))
 
 
 def test_numeric_missing_values_marker():
@@ -112,8 +116,9 @@ def test_empty_columns_and_rows():
 
 def test_more_fill_rounds_feed_the_reconstruction_back():
     X, _ = _remove(_low_rank(), 0.3)
-    one = AutoencoderImputer(fill_rounds=1, **SMALL).fit(X)
-    three = AutoencoderImputer(fill_rounds=3, **SMALL).fit(X)
+    kept = dict(SMALL, early_stopping=False)  # a network, always
+    one = AutoencoderImputer(fill_rounds=1, **kept).fit(X)
+    three = AutoencoderImputer(fill_rounds=3, **kept).fit(X)
     assert_array_equal(one.autoencoder_.coefs_[0], three.autoencoder_.coefs_[0])
     observed = ~np.isnan(X)
     a, b = one.transform(X), three.transform(X)
@@ -130,7 +135,7 @@ def test_in_a_pipeline_and_under_grid_search():
     grid = GridSearchCV(
         pipe, {"autoencoderimputer__n_components": [1, 2, 4]}, cv=3
     ).fit(X, y)
-    assert grid.best_params_["autoencoderimputer__n_components"] in (2, 4)
+    assert grid.best_score_ > 0.5  # the Gaussian fill alone already recovers rank 2
     assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
 
 
@@ -138,3 +143,52 @@ def test_sparse_input_is_refused():
     sp = pytest.importorskip("scipy.sparse")
     with pytest.raises(TypeError, match="[Ss]parse"):
         AutoencoderImputer(**SMALL).fit(sp.random(20, 4, density=0.5, format="csr"))
+
+
+def test_holes_enter_as_the_gaussian_conditional_expectation():
+    """The network reads each hole as the Gaussian fill; where no training
+    iteration imputed the held-out entries better than that fill, the
+    imputer keeps no network and returns the fill itself."""
+    X, mask = _remove(_low_rank(n=400, rank=3), 0.2)
+    imp = AutoencoderImputer(random_state=0).fit(X)
+    errors = imp.validation_errors_
+    assert set(errors["gaussian"]) == set(RIDGES)
+    Z = (X - imp.mean_) / imp.scale_
+    fill = imp.gaussian_.fill(Z) * imp.scale_ + imp.mean_
+    out = imp.transform(X)
+    if imp.autoencoder_ is None:
+        assert errors["network"] >= min(errors["gaussian"].values())
+        assert_allclose(out[mask], fill[mask])
+    else:
+        assert errors["network"] < min(errors["gaussian"].values())
+        R = imp.autoencoder_.reconstruct(imp.gaussian_.fill(Z))
+        assert_allclose(out[mask], (R * imp.scale_ + imp.mean_)[mask])
+
+
+def test_masking_noise_fills_what_it_hides_with_the_row_fill():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(30, 6))
+    X[0, 2] = np.nan  # a hole of the data: filled with the masked entries
+    seen = []
+
+    def fill(A):
+        seen.append(np.isnan(A))
+        return np.where(np.isnan(A), 7.0, A)
+
+    out = masking(X, 0.5, np.random.RandomState(1), fill=fill)
+    plain = masking(np.nan_to_num(X), 0.5, np.random.RandomState(1))
+    (hidden,) = seen
+    assert (hidden.sum(axis=1) >= 3).all() and hidden[0, 2]
+    assert_array_equal(out == 7.0, hidden)
+    assert_array_equal(plain == 0, hidden & (X != 0))
+
+
+def test_integer_weights_are_repeated_rows():
+    X, _ = _remove(_low_rank(n=60), 0.2)
+    s = np.random.RandomState(1).randint(0, 3, size=len(X))
+    params = dict(SMALL, early_stopping=False, noise_level=0.0)
+    a = AutoencoderImputer(**params).fit(X, sample_weight=s)
+    b = AutoencoderImputer(**params).fit(np.repeat(X, s, axis=0))
+    assert_allclose(a.mean_, b.mean_)
+    assert_allclose(a.gaussian_.covariance, b.gaussian_.covariance, rtol=1e-8)
+    assert_allclose(a.transform(X), b.transform(X), rtol=1e-5, atol=1e-7)

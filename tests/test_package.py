@@ -56,6 +56,7 @@ LAYERS = [
     {"_means", "_terms"},
     {
         "_missing",
+        "_gaussian",
         "_activations",
         "_architecture",
         "_noise",

@@ -1,0 +1,78 @@
+"""skae._gaussian: the conditional fill of AutoencoderImputer (issue 14)."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from skae._gaussian import Gaussian, conditional, fit_gaussian
+
+
+def _model(d=7, seed=0):
+    rng = np.random.RandomState(seed)
+    A = rng.normal(size=(d, d))
+    S = A @ A.T + 0.5 * np.eye(d)
+    return Gaussian(rng.normal(size=d), S, np.linalg.inv(S))
+
+
+def _by_hand(model, x):
+    """The textbook conditional mean and covariance of one row's holes."""
+    m = np.isnan(x)
+    o = ~m
+    S, mu = model.covariance, model.mean
+    T = S[np.ix_(m, o)] @ np.linalg.inv(S[np.ix_(o, o)])
+    mean = mu[m] + T @ (x[o] - mu[o])
+    cov = S[np.ix_(m, m)] - T @ S[np.ix_(o, m)]
+    return mean, cov
+
+
+@pytest.mark.parametrize("d", [7, 20])
+def test_conditional_mean_and_covariance_are_the_textbook_ones(d):
+    """Rows with 1 to d holes and a row without data, through both systems
+    (the precision's block for few holes, the covariance's for many)."""
+    model = _model(d)
+    rng = np.random.RandomState(1)
+    X = rng.normal(size=(60, d))
+    for i in range(60):
+        X[i, rng.permutation(d)[: 1 + i % d]] = np.nan
+    missing = np.isnan(X)
+    filled = X.copy()
+    total = conditional(model, filled, missing, cov=True)
+    expected = np.zeros((d, d))
+    for i, x in enumerate(X):
+        m = np.isnan(x)
+        mean, cov = _by_hand(model, x) if (~m).any() else (model.mean, model.covariance)
+        assert_allclose(filled[i, m], mean, rtol=1e-9, atol=1e-12)
+        assert_allclose(filled[i, ~m], x[~m])
+        expected[np.ix_(m, m)] += cov
+    assert_allclose(total, expected, rtol=1e-9, atol=1e-10)
+    assert_allclose(model.fill(X), filled)
+
+
+def test_em_recovers_the_gaussian_from_incomplete_rows():
+    model = _model(d=5, seed=2)
+    rng = np.random.RandomState(3)
+    L = np.linalg.cholesky(model.covariance)
+    X = model.mean + rng.normal(size=(20000, 5)) @ L.T
+    X_nan = X.copy()
+    X_nan[rng.uniform(size=X.shape) < 0.3] = np.nan
+    fitted = fit_gaussian(X_nan, 1e-6, max_iter=200, tol=1e-6)
+    assert_allclose(fitted.mean, model.mean, atol=0.05)
+    assert_allclose(fitted.covariance, model.covariance, atol=0.1 * 5)
+    plain = fit_gaussian(X, 1e-6)  # complete rows: the sample moments
+    assert_allclose(plain.mean, X.mean(axis=0))
+    assert_allclose(plain.covariance, np.cov(X.T, bias=True), rtol=1e-4, atol=1e-5)
+
+
+def test_the_fill_beats_the_mean_and_keeps_observed_entries():
+    model = _model(d=6, seed=4)
+    rng = np.random.RandomState(5)
+    X = model.mean + rng.normal(size=(500, 6)) @ np.linalg.cholesky(model.covariance).T
+    X_nan = X.copy()
+    hole = rng.uniform(size=X.shape) < 0.2
+    X_nan[hole] = np.nan
+    out = fit_gaussian(X_nan, 0.01).fill(X_nan)
+    assert (out[~hole] == X[~hole]).all()
+    mean_fill = np.where(hole, np.nanmean(X_nan, axis=0), X)
+    err = np.sqrt(np.mean((out - X)[hole] ** 2))
+    err_mean = np.sqrt(np.mean((mean_fill - X)[hole] ** 2))
+    assert err < 0.8 * err_mean, (err, err_mean)
