@@ -53,7 +53,7 @@ import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import gen_batches
 
-from skae._adam import AdamState, minimize_adam
+from skae._adam import AVERAGE, AdamState, minimize_adam
 from skae._means import safe_mean
 from skae._minibatch import BatchGradient, gather_rows
 from skae._network import (
@@ -251,13 +251,15 @@ def resolve(hyper: Hyperparameters, n_rows: int) -> Hyperparameters:
     """``solver="auto"`` and ``early_stopping="auto"`` made concrete for
     ``n_rows`` training rows (the measurements behind the thresholds are in
     benchmarks/README.md): Adam on large data, L-BFGS on small; a held-out
-    split on large data, cross-validation (``"cv"``) on small."""
+    split on large data, cross-validation (``"cv"``) on small. Where held-out
+    rows choose the iterate (both), Adam averages its iterates (skae._adam)."""
     solver = hyper.solver
     if solver == "auto":
         solver = "adam" if n_rows >= ADAM_MIN_ROWS else "lbfgs"
     early = hyper.early_stopping
     if early == "auto":
         early = "cv" if n_rows <= CV_MAX_ROWS else True
+    hyper = dataclasses.replace(hyper, average=early is not False)  # docstring
     return dataclasses.replace(hyper, solver=solver, early_stopping=early)
 
 
@@ -297,6 +299,7 @@ def _solve(data, arch, hyper, rng, start, callback, early, name, warn, stream=Fa
             theta0,
             state,
             learning_rate=hyper.learning_rate_init,
+            average=AVERAGE if hyper.average else None,
             **common,
         )
         if early is None and not stream and result.stopped_by is None:
@@ -436,11 +439,8 @@ def fit(
 def _start_only(data, arch, hyper, rng, start):
     """What a run of zero iterations returns: the start and its loss."""
     theta0 = initial_theta(start, data, arch, hyper, rng)
-    penalties = hyper.penalties
-    pair = data
-    if hyper.noise is not None:
-        pair = data.corrupted(hyper.noise, rng)
-    loss = float(pair.objective(arch, **penalties)(theta0)[0])
+    pair = data if hyper.noise is None else data.corrupted(hyper.noise, rng)
+    loss = float(pair.objective(arch, **hyper.penalties)(theta0)[0])
     result = OptimizeResult(theta0, loss, 0, 1, [], True, None, "kept the start")
     return result, theta0, None
 

@@ -270,6 +270,9 @@ class Hyperparameters:
     init: str
     noise: NoiseSpec | None
     verbose: int
+    #: Adam keeps the moving average of its iterates (set by the fit pipeline
+    #: when held-out rows choose the iterate: early stopping, cross-validation)
+    average: bool = False
 
     @property
     def penalties(self) -> dict:
@@ -381,8 +384,10 @@ def check_params(
             "learn the identity. Use fewer components, a nonlinear "
             "activation, or a DenoisingAutoencoder."
         )
-    names = [f for f in Hyperparameters.__dataclass_fields__ if f != "noise"]
+    names = [f for f in Hyperparameters.__dataclass_fields__ if f in params]
     hyper = Hyperparameters(
-        **{k: params[k] for k in names if k != "init"}, init=init, noise=noise
+        **{k: params[k] for k in names if k not in ("init", "noise")},
+        init=init,
+        noise=noise,
     )
     return arch, hyper
