@@ -68,11 +68,11 @@ default="{output_activation}"
         ``"lbfgs"``: scipy's L-BFGS-B on the whole objective, the fastest
         choice for small and medium data. ``"adam"``: minibatch Adam,
         epochs over the rows reshuffled from ``random_state``, as in
-        scikit-learn's ``MLPRegressor``; with early stopping (held-out rows
-        or cross-validation) Adam keeps the moving average of its iterates
-        (decay 0.99 per step), which is what the held-out rows score, the
-        callback sees and the fit returns; denoising corrupts each minibatch
-        afresh.
+        scikit-learn's ``MLPRegressor`` but with ``epsilon=1e-3`` (not
+        1e-8); with early stopping (held-out rows or cross-validation) Adam
+        keeps the moving average of its iterates (decay 0.99 per step),
+        which is what the held-out rows score, the callback sees and the fit
+        returns; denoising corrupts each minibatch afresh.
         ``"auto"``: Adam from 3,000 training rows on, L-BFGS below
         (benchmarks/README.md has the measurements). All minimise the same
         objective and set the same attributes.""",

@@ -22,6 +22,7 @@ from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from skae import AutoencoderTransformer, DenoisingAutoencoder, SparseAutoencoder, _fit
+from skae._adam import BETA_2, EPSILON
 from skae._memory import ArrayData
 from skae._network import (
     Workspace,
@@ -404,9 +405,11 @@ def test_passes_decrease_the_loss(stream, est):
             before = est.score(X)
     assert est.n_iter_ == 8
     assert len(est.loss_curve_) == 8
-    # measured 0.25, 0.37 and 0.27 of the first pass's loss (plain, denoising,
-    # sparse); bound 0.48 = 1.3x the highest
-    assert est.loss_curve_[-1] < 0.48 * est.loss_curve_[0]
+    # measured 0.41, 0.53 and 0.29 of the first pass's loss (plain, denoising,
+    # sparse); bound 0.69 = 1.3x the highest. (With Adam's epsilon at 1e-8,
+    # 0.25, 0.37 and 0.27: on this unstandardized stream, whose gradients are
+    # small, epsilon 1e-3 damps more of the steps; skae._adam)
+    assert est.loss_curve_[-1] < 0.69 * est.loss_curve_[0]
     assert np.all(np.diff(est.loss_curve_) < 0)
     assert est.score(X) > before
 
@@ -432,8 +435,9 @@ def test_loop_over_chunks_of_a_stream_and_transform_in_between(stream):
 
 def test_first_step_is_adam_on_the_fit_objective(stream):
     """One full-batch call = one Adam step on the in-memory objective from the
-    initialisation ``fit`` uses: ``theta - lr * sign(grad J)`` to within
-    Adam's epsilon."""
+    initialisation ``fit`` uses: ``theta - lr * g / (|g| + e)``, ``g = grad J``
+    and ``e = epsilon / sqrt(1 - beta_2)`` (the moving average of one iterate
+    is that iterate)."""
     X = stream[0]
     alpha, lr = 0.3, 1e-3
     est = AutoencoderTransformer(
@@ -450,7 +454,7 @@ def test_first_step_is_adam_on_the_fit_objective(stream):
     arch = make_architecture(X.shape[1], (5,), 3, "tanh", "identity", "identity")
     theta0 = init_params(arch, np.random.RandomState(0), output_bias=X.mean(axis=0))
     loss, grad = loss_grad(theta0, X, X, Workspace(arch, len(X), X.dtype), alpha)
-    expected = theta0 - lr * grad / (np.abs(grad) + 1e-8 / np.sqrt(1e-3))
+    expected = theta0 - lr * grad / (np.abs(grad) + EPSILON / np.sqrt(1 - BETA_2))
     theta1 = np.concatenate([a.ravel() for a in est.coefs_ + est.intercepts_])
     assert_allclose(theta1, expected, rtol=1e-10, atol=1e-12)
     assert est.loss_ == pytest.approx(loss)
