@@ -29,8 +29,11 @@ class BatchGradient:
     The per-batch work of minibatch Adam with nothing allocated per batch:
     the rows are gathered into a preallocated buffer (the only copy), the
     passes run on preallocated Workspaces (made once per batch height, so a
-    shorter last batch costs one more), and the float64 gradient is written
-    into one preallocated vector (returned; overwritten by the next call). The
+    shorter last batch costs one more), and the gradient is written into one
+    preallocated vector in ``theta``'s dtype (returned; overwritten by the
+    next call). A ``theta`` in ``dtype`` is read in place, not copied
+    (:meth:`skae._network.Workspace.load`): Adam in the data's dtype
+    (:mod:`skae._adam`) costs no copy of the parameters or the gradient. The
     objective is :func:`skae._network.loss_grad`'s on the batch (weight decay
     ``alpha / (2 b)``, sparsity at the batch's mean code), equal to it up to
     rounding. :meth:`evaluate` takes rows someone else gathered (``X`` and
@@ -90,13 +93,20 @@ class BatchGradient:
         self._ws = {}  # (part, rows) -> Workspace
         self._xbuf = self._buffer(self.X, arch.sizes[0])
         self._tbuf = None if same else self._buffer(self.target, arch.sizes[-1])
-        self.grad = np.empty(arch.n_params)
-        self._tmp = np.empty(arch.n_params)
+        self._vectors = {}  # dtype -> (gradient, scratch)
         self.pool = (
             ThreadPoolExecutor(self.n_threads - 1, thread_name_prefix="skae-batch")
             if self.n_threads > 1
             else None
         )
+
+    def _buffers(self, dtype) -> tuple[np.ndarray, np.ndarray]:
+        """The gradient vector and a scratch vector in ``dtype``, made once."""
+        pair = self._vectors.get(dtype)
+        if pair is None:
+            n = self.arch.n_params
+            pair = self._vectors[dtype] = (np.empty(n, dtype), np.empty(n, dtype))
+        return pair
 
     def _buffer(self, A, width):
         if A is None or sp.issparse(A):
@@ -115,7 +125,7 @@ class BatchGradient:
         ws = self._ws.get((i, n))
         if ws is None:
             ws = self._ws[(i, n)] = Workspace(self.arch, n, self.dtype)
-        np.copyto(ws.theta, theta, casting="same_kind")
+        ws.load(theta)
         beta, rho = self.sparsity_weight, self.sparsity_target
         sse, kl = backprop(xb, tb, ws, beta, rho, None, wb)
         return sse, kl, ws
@@ -136,7 +146,7 @@ class BatchGradient:
         weighted by ``sample_weight`` (class docstring)."""
         b = xb.shape[0]
         m = b * self.mean_weight  # the batch's expected total weight
-        grad = self.grad
+        grad, tmp = self._buffers(theta.dtype)
         tb, wts = weighted_target(tb, sample_weight, self.dtype)
         if self.pool is None or b < 2 * self.n_threads:
             sse, kl, ws = self._part(0, xb, tb, wts, theta)
@@ -160,14 +170,14 @@ class BatchGradient:
                 if i == 0:
                     np.multiply(ws.grad, 1.0 / m, out=grad)
                 else:
-                    np.multiply(ws.grad, 1.0 / m, out=self._tmp)
-                    grad += self._tmp
+                    np.multiply(ws.grad, 1.0 / m, out=tmp)
+                    grad += tmp
         loss = 0.5 * sse
         if self.alpha > 0:
             nw = self.arch.n_decayed
             w = ws.theta[:nw]
             loss += 0.5 * self.alpha * _sq_norm(w)
-            decay = self._tmp[:nw]
+            decay = tmp[:nw]
             np.multiply(w, self.alpha / m, out=decay)
             grad[:nw] += decay
         S_b = total_weight(wts, b, self.arch.sizes[-1])

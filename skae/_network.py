@@ -236,13 +236,33 @@ class Workspace:
             width = max(width, arch.sizes[-1])
         self._scratch = np.empty(n_samples * width, self.dtype)
         self.ones = np.ones(n_samples, self.dtype)
-        self.theta = np.empty(arch.n_params, self.dtype)
+        self._own_theta = np.empty(arch.n_params, self.dtype)
+        self.read_from(self._own_theta)
         self.grad = np.empty(arch.n_params, self.dtype)
-        self.coefs, self.intercepts = unpack(self.theta, arch)
-        self.skips = skip_terms(unpack_skips(self.theta, arch), arch.n_layers)
         # With tied weights the decoder gradient views would alias the encoder's
         # transposes; the backward pass adds into those, so keep only free ones.
         self.gcoefs, self.gskips, self.gintercepts = _views(self.grad, arch)
+
+    def read_from(self, theta: np.ndarray | None = None) -> None:
+        """Read the parameters from ``theta`` (contiguous, in ``dtype``) in
+        place, without a copy: ``self.theta`` and its views become ``theta``'s
+        (which the passes only read). ``None``: back to the own buffer."""
+        self.theta = self._own_theta if theta is None else theta
+        self.coefs, self.intercepts = unpack(self.theta, self.arch)
+        self.skips = skip_terms(unpack_skips(self.theta, self.arch), self.arch.n_layers)
+
+    def load(self, theta: np.ndarray) -> None:
+        """The parameters ``theta`` for the next passes: read in place when
+        they are a contiguous vector of ``dtype`` (Adam's in the run's dtype),
+        else copied (and cast) into the own buffer."""
+        if theta is self.theta:
+            return
+        if theta.dtype == self.dtype and theta.flags.c_contiguous:
+            self.read_from(theta)
+            return
+        if self.theta is not self._own_theta:
+            self.read_from(None)
+        np.copyto(self.theta, theta, casting="same_kind")
 
     def scratch(self, width: int) -> np.ndarray:
         """A C-contiguous ``(n_samples, width)`` view of the scratch block."""
