@@ -120,7 +120,7 @@ class BatchGradient:
         np.take(A, rows, axis=0, out=out)
         return out
 
-    def _part(self, i, xb, tb, wb, theta):
+    def _part(self, i, xb, tb, wb, theta, scale):
         n = xb.shape[0]
         ws = self._ws.get((i, n))
         if ws is None:
@@ -128,6 +128,7 @@ class BatchGradient:
         ws.load(theta)
         beta, rho = self.sparsity_weight, self.sparsity_target
         sse, kl = backprop(xb, tb, ws, beta, rho, None, wb)
+        ws.grad *= scale
         return sse, kl, ws
 
     def __call__(self, theta: np.ndarray, rows: np.ndarray) -> tuple[float, np.ndarray]:
@@ -146,32 +147,39 @@ class BatchGradient:
         weighted by ``sample_weight`` (class docstring)."""
         b = xb.shape[0]
         m = b * self.mean_weight  # the batch's expected total weight
+        scale = 1.0 / m
         grad, tmp = self._buffers(theta.dtype)
         tb, wts = weighted_target(tb, sample_weight, self.dtype)
         if self.pool is None or b < 2 * self.n_threads:
-            sse, kl, ws = self._part(0, xb, tb, wts, theta)
-            np.multiply(ws.grad, 1.0 / m, out=grad)
+            sse, kl, ws = self._part(0, xb, tb, wts, theta, scale)
+            if grad.dtype == ws.grad.dtype:
+                grad = ws.grad  # scaled in place: no copy
+            else:
+                np.copyto(grad, ws.grad)
         else:
             parts = _row_parts(b, self.n_threads)
             with BlasOneThread():
                 futures = [
                     self.pool.submit(
-                        self._part, i, xb[p:q], tb[p:q], _rows(wts, p, q), theta
+                        self._part, i, xb[p:q], tb[p:q], _rows(wts, p, q), theta, scale
                     )
                     for i, (p, q) in enumerate(parts)
                     if i > 0
                 ]
                 p, q = parts[0]
-                results = [self._part(0, xb[p:q], tb[p:q], _rows(wts, p, q), theta)]
+                results = [
+                    self._part(0, xb[p:q], tb[p:q], _rows(wts, p, q), theta, scale)
+                ]
                 results += [f.result() for f in futures]
+            # each part scaled its gradient on its own thread; the sum, in part
+            # order, is the only pass over the vector left here
             sse, kl = 0.0, 0.0
             for i, (s, _, ws) in enumerate(results):
                 sse += s
-                if i == 0:
-                    np.multiply(ws.grad, 1.0 / m, out=grad)
-                else:
-                    np.multiply(ws.grad, 1.0 / m, out=tmp)
-                    grad += tmp
+                if i == 1:
+                    np.add(results[0][2].grad, ws.grad, out=grad, dtype=grad.dtype)
+                elif i > 1:
+                    np.add(grad, ws.grad, out=grad, dtype=grad.dtype)
         loss = 0.5 * sse
         if self.alpha > 0:
             nw = self.arch.n_decayed
