@@ -69,7 +69,7 @@ default="{output_activation}"
         choice for small and medium data. ``"adam"``: minibatch Adam,
         epochs over the rows reshuffled from ``random_state``, as in
         scikit-learn's ``MLPRegressor``; denoising corrupts each minibatch
-        afresh. ``"auto"``: Adam from 10,000 training rows on, L-BFGS below
+        afresh. ``"auto"``: Adam from 3,000 training rows on, L-BFGS below
         (benchmarks/README.md has the measurements). All minimise the same
         objective and set the same attributes.""",
     "max_iter": """max_iter : int, default={max_iter}

@@ -101,6 +101,22 @@ def test_bench_mlp(in_process):
     assert [r["threads"] for r in rows] == ["default", "1"]
 
 
+def test_bench_crossover(in_process):
+    from benchmarks import bench_crossover
+
+    rows = bench_crossover.run(
+        ["randhie"], {"randhie": [200, 400]}, seeds=[0, 1], quick=True
+    )
+    _check_rows(
+        rows,
+        bench_crossover.COLUMNS,
+        2,
+        ["lbfgs/pca", "adam/pca", "adam/lbfgs", "lbfgs_s", "adam_s"],
+    )
+    assert [r["n"] for r in rows] == [200, 400]
+    assert all(len(r["raw"]["adam"]) == 2 for r in rows)  # one fit per seed
+
+
 def test_bench_pca():
     import numpy as np
 
