@@ -14,7 +14,8 @@ Two measurements (issue 12):
 * **one Adam pass** over 50,000 x 256 float32 rows (h=256, k=32, batches of
   128, reshuffled): skae's :class:`~skae._minibatch.BatchGradient` and
   :func:`~skae._adam.adam_step`, parameters and moments in float32 as the fit
-  runs them (``skae_f64``: in float64, as before; ``--adam-contenders``),
+  runs them (``skae_f64``: in float64, as before; ``skae_blas``: no row
+  split, BLAS's own threads inside the batch products; ``--adam-contenders``),
   against a torch Adam epoch.
 
 Every (contender, shape, dtype, threads) runs in its own interpreter, twice
@@ -237,9 +238,12 @@ def adam_case(contender, threads, n_samples=50000, n_features=256, passes=3):
 
             # BLAS at one thread: a batch's products are too small to share;
             # the threads split the batch's rows and the Adam step instead.
-            stack.enter_context(threadpool_limits(1))
+            # "skae_blas": one part, BLAS's own threads inside the products.
+            blas = contender == "skae_blas"
+            stack.enter_context(threadpool_limits(threads if blas else 1))
             rng = np.random.RandomState(0)
-            f = BatchGradient(arch, X, X, "float32", batch, n_threads=threads)
+            parts = 1 if blas else threads
+            f = BatchGradient(arch, X, X, "float32", batch, n_threads=parts)
             stack.callback(f.close)
             # parameters and moments in the data's dtype, as the fit runs Adam;
             # "skae_f64": in float64, as skae did before (gradient cast per batch)
@@ -433,7 +437,8 @@ def main(argv=None):
         "--adam-contenders",
         default="skae,torch",
         help="skae (Adam in the data's dtype, as the fit runs it), skae_f64 "
-        "(parameters and moments in float64, as before), torch",
+        "(parameters and moments in float64, as before), skae_blas (no row "
+        "split: BLAS's own threads in the batch products), torch",
     )
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)

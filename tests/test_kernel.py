@@ -368,6 +368,17 @@ def test_batch_gradient_reads_a_theta_of_its_dtype_in_place():
     assert np.array_equal(theta32, kept)
     theta32 += 0.25  # an in-place step is seen by the next batch
     assert f(theta32, rows)[0] == f(theta32.copy(), rows)[0]
+    # two row parts (each scales its own gradient): float32 throughout,
+    # bit-identical on repeat, the one-part gradient up to rounding
+    two = BatchGradient(arch, X, X, np.float32, 32, alpha=0.2, n_threads=2)
+    loss2, grad2 = two(theta32, rows)
+    grad2 = grad2.copy()
+    loss1, grad1 = f(theta32, rows)
+    assert grad2.dtype == np.float32 and two(theta32, rows)[0] == loss2
+    assert np.array_equal(two(theta32, rows)[1], grad2)
+    assert loss2 == pytest.approx(loss1, rel=1e-6)
+    np.testing.assert_allclose(grad2, grad1, rtol=1e-5, atol=1e-6)
+    two.close()
 
 
 # ------------------------------------------------------ wired into the fit
