@@ -326,6 +326,45 @@ def test_adam_step_on_a_pool_is_identical():
     f.close()
 
 
+@pytest.mark.parametrize(
+    "hidden, tied, skip, out_act",
+    [
+        ((), False, False, "identity"),
+        ((), True, False, "logistic"),
+        ((5,), False, True, "identity"),
+        ((5,), True, True, "identity"),
+        ((5, 4), False, False, "tanh"),
+    ],
+)
+@pytest.mark.parametrize("sparse", [False, True])
+def test_folded_output_bias_equals_the_plain_pass(hidden, tied, skip, out_act, sparse):
+    """The output bias folded into the products (a column of ones beside the
+    layer below) gives the plain pass's loss and gradient up to rounding, with
+    sparsity, row weights, entry weights and sparse input."""
+    rng = np.random.RandomState(17)
+    X = rng.uniform(size=(40, 6))
+    X[X < 0.3] = 0
+    Xin = sp.csr_matrix(X) if sparse else X
+    arch = make_architecture(6, hidden, 3, "tanh", "logistic", out_act, tied, skip)
+    theta = _theta(arch)
+    s = rng.uniform(0.5, 2.0, size=40)
+    cases = [{}, {"sparsity_weight": 0.3, "sparsity_target": 0.2}, {"weights": s}]
+    cases.append({"weights": rng.uniform(0.0, 2.0, size=(40, 6))})
+    for kw in cases:
+        results = []
+        for fold in (False, True):
+            ws = Workspace(arch, 40, np.float64, fold_bias=fold)
+            assert (ws.ones_aug is not None) == fold
+            ws.load(theta)
+            sse, kl = backprop(Xin, X, ws, **kw)
+            results.append((sse, kl, ws.grad.copy()))
+        (sse0, kl0, g0), (sse1, kl1, g1) = results
+        assert sse1 == pytest.approx(sse0, rel=1e-12) and kl1 == pytest.approx(kl0)
+        np.testing.assert_allclose(g1, g0, rtol=1e-10, atol=1e-12)
+    assert Workspace(arch, 128, np.float32).ones_aug is None  # a minibatch
+    assert Workspace(arch, 20000, np.float32).ones_aug is not None
+
+
 def test_adam_step_in_float32_follows_float64_to_rounding():
     """A float32 fit's Adam (parameters and moments in float32) takes the
     float64 steps up to float32 rounding."""
