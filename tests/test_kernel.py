@@ -361,8 +361,13 @@ def test_folded_output_bias_equals_the_plain_pass(hidden, tied, skip, out_act, s
         (sse0, kl0, g0), (sse1, kl1, g1) = results
         assert sse1 == pytest.approx(sse0, rel=1e-12) and kl1 == pytest.approx(kl0)
         np.testing.assert_allclose(g1, g0, rtol=1e-10, atol=1e-12)
+    # by default: on large blocks below a linear layer only
     assert Workspace(arch, 128, np.float32).ones_aug is None  # a minibatch
-    assert Workspace(arch, 20000, np.float32).ones_aug is not None
+    linear = arch.activations[-2] == "identity"
+    assert (Workspace(arch, 20000, np.float32).ones_aug is not None) == linear
+    lin = make_architecture(784, (), 128, "tanh", "identity", "identity")
+    assert Workspace(lin, 10000, np.float32).ones_aug is not None
+    assert Workspace(lin, 128, np.float32).ones_aug is None
 
 
 def test_adam_step_in_float32_follows_float64_to_rounding():
