@@ -13,7 +13,10 @@ Two measurements (issue 12):
   into one vector as an L-BFGS step needs) with ``torch.set_num_threads``.
 * **one Adam pass** over 50,000 x 256 float32 rows (h=256, k=32, batches of
   128, reshuffled): skae's :class:`~skae._minibatch.BatchGradient` and
-  :func:`~skae._adam.adam_step` against a torch Adam epoch.
+  :func:`~skae._adam.adam_step`, parameters and moments in float32 as the fit
+  runs them (``skae_f64``: in float64, as before; ``skae_blas``: no row
+  split, BLAS's own threads inside the batch products; ``--adam-contenders``),
+  against a torch Adam epoch.
 
 Every (contender, shape, dtype, threads) runs in its own interpreter, twice
 by default (``--rounds``); each reports min / median / max over its repeats,
@@ -22,7 +25,8 @@ the load average before and after, and the BLAS kernel that ran
 ``benchmarks/results/bench_kernel.json``.
 
 Run: ``python benchmarks/bench_kernel.py [--quick] [--only eval,adam]
-[--shapes digits,narrow] [--unset-openblas-env]``.
+[--shapes digits,narrow] [--adam-contenders skae,skae_f64,torch]
+[--unset-openblas-env]``.
 """
 
 from __future__ import annotations
@@ -234,13 +238,19 @@ def adam_case(contender, threads, n_samples=50000, n_features=256, passes=3):
 
             # BLAS at one thread: a batch's products are too small to share;
             # the threads split the batch's rows and the Adam step instead.
-            stack.enter_context(threadpool_limits(1))
+            # "skae_blas": one part, BLAS's own threads inside the products.
+            blas = contender == "skae_blas"
+            stack.enter_context(threadpool_limits(threads if blas else 1))
             rng = np.random.RandomState(0)
-            f = BatchGradient(arch, X, X, "float32", batch, n_threads=threads)
+            parts = 1 if blas else threads
+            f = BatchGradient(arch, X, X, "float32", batch, n_threads=parts)
             stack.callback(f.close)
-            state = AdamState.fresh(arch.n_params, rng)
-            buf = np.empty(arch.n_params)
-            theta = theta.copy()
+            # parameters and moments in the data's dtype, as the fit runs Adam;
+            # "skae_f64": in float64, as skae did before (gradient cast per batch)
+            dtype = np.float64 if contender == "skae_f64" else X.dtype
+            state = AdamState.fresh(arch.n_params, rng, dtype)
+            buf = np.empty(arch.n_params, dtype)
+            theta = theta.astype(dtype)
 
             def one_pass():
                 perm = rng.permutation(X.shape[0])
@@ -361,12 +371,12 @@ def speedups(raw):
     return out
 
 
-def run_adam(threads, rounds, quick, raw=None, save=None):
+def run_adam(threads, rounds, quick, raw=None, save=None, contenders=("skae", "torch")):
     raw = [] if raw is None else raw
     kw = dict(n_samples=2000, n_features=32, passes=2) if quick else {}
     for r in range(rounds):
         for th in threads:
-            for c in ("skae", "torch"):
+            for c in contenders:
                 res = run_child(
                     "bench_kernel", "adam_case", dict(contender=c, threads=th, **kw)
                 )
@@ -382,24 +392,28 @@ def run_adam(threads, rounds, quick, raw=None, save=None):
                 )
     rows = []
     for th in threads:
-        s = [
-            r["s_per_pass"]["median"]
-            for r in raw
-            if r["threads"] == th and r["contender"] == "skae"
-        ]
-        t = [
-            r["s_per_pass"]["median"]
-            for r in raw
-            if r["threads"] == th and r["contender"] == "torch"
-        ]
-        rows.append(
-            {
-                "threads": th,
-                "skae_s": "-".join(f"{v:.3g}" for v in sorted(s)),
-                "torch_s": "-".join(f"{v:.3g}" for v in sorted(t)),
-                "skae/torch": statistics.median(s) / statistics.median(t),
+        runs = {
+            c: {
+                r["round"]: r["s_per_pass"]["median"]
+                for r in raw
+                if r["threads"] == th and r["contender"] == c
             }
-        )
+            for c in contenders
+        }
+        row = {"threads": th}
+        for c in contenders:
+            row[f"{c}_s"] = "-".join(f"{v:.3g}" for v in sorted(runs[c].values()))
+        torch = runs.get("torch", {})
+        for c in contenders:
+            if c == "torch" or not runs[c] or not torch:
+                continue
+            row[f"{c}/torch"] = statistics.median(runs[c].values()) / statistics.median(
+                torch.values()
+            )
+            # the same round's processes ran next to each other: their ratios
+            per_round = sorted(runs[c][k] / torch[k] for k in runs[c] if k in torch)
+            row[f"{c}/torch by round"] = "-".join(f"{v:.3g}" for v in per_round)
+        rows.append(row)
     return raw, rows
 
 
@@ -419,6 +433,13 @@ def main(argv=None):
     parser.add_argument("--contenders", default="skae,torch")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument(
+        "--adam-contenders",
+        default="skae,torch",
+        help="skae (Adam in the data's dtype, as the fit runs it), skae_f64 "
+        "(parameters and moments in float64, as before), skae_blas (no row "
+        "split: BLAS's own threads in the batch products), torch",
+    )
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     if args.out is None:  # --out comes with the common arguments
@@ -464,7 +485,14 @@ def main(argv=None):
         print(markdown_table(speedups(raw)))
     if "adam" in only and have_torch():
         result["adam"] = []
-        raw, rows = run_adam(threads, rounds, args.quick, result["adam"], save)
+        raw, rows = run_adam(
+            threads,
+            rounds,
+            args.quick,
+            result["adam"],
+            save,
+            args.adam_contenders.split(","),
+        )
         print("\n### one Adam pass (batch 128), 50,000 x 256 float32, h=256, k=32\n")
         print(markdown_table(rows))
     save()

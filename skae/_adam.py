@@ -9,8 +9,13 @@ and it returns the same :class:`~skae._optimize.OptimizeResult`.
 
 Each step is Adam (Kingma and Ba, 2015) with scikit-learn's MLP defaults
 ``beta_1=0.9`` and ``beta_2=0.999`` but ``epsilon=1e-3`` (scikit-learn: 1e-8),
-written as a fused in-place update of the flat float64 parameter vector with
-one preallocated buffer (:func:`adam_step`, the only Adam step in skae). When
+written as a fused in-place update of the flat parameter vector with one
+preallocated buffer (:func:`adam_step`, the only Adam step in skae). The
+parameters and moments live in the run's ``dtype``: the fit runs in the
+data's, so float32 data runs Adam in float32, as PyTorch does (half the memory
+traffic of the update, and no float64 copy of the parameters or of the
+gradient per minibatch; the fitted coefficients are float32 anyway, and a
+``partial_fit`` stream resumes from them), float64 data in float64. When
 asked, a run scores, reports and returns the exponential moving average of its
 iterates (:data:`AVERAGE`; one more pass over the vector per step), not the
 last one. The fit pipeline asks where held-out rows choose the iterate (early
@@ -83,7 +88,9 @@ class AdamState:
     The moments are stored unnormalised, ``m = m_Adam / (1 - beta_1)`` and
     ``v = v_Adam / (1 - beta_2)``, which saves two passes over the vector per
     step (:func:`adam_step`); :meth:`first_moment` and :meth:`second_moment`
-    return Adam's usual estimates."""
+    return Adam's usual estimates. In float32 the unnormalised ``v`` overflows
+    once gradient entries reach about 6e17 (Adam's own ``v`` at about 2e19):
+    far past what a float32 network's loss survives."""
 
     m: np.ndarray
     v: np.ndarray
@@ -91,11 +98,16 @@ class AdamState:
     rng: np.random.RandomState
 
     @classmethod
-    def fresh(cls, n_params: int, rng: np.random.RandomState) -> AdamState:
-        return cls(np.zeros(n_params), np.zeros(n_params), 0, rng)
+    def fresh(
+        cls, n_params: int, rng: np.random.RandomState, dtype=np.float64
+    ) -> AdamState:
+        return cls(np.zeros(n_params, dtype), np.zeros(n_params, dtype), 0, rng)
 
-    def copy(self) -> AdamState:
-        return AdamState(self.m.copy(), self.v.copy(), self.t, copy.deepcopy(self.rng))
+    def copy(self, dtype=None) -> AdamState:
+        """A deep copy, its moments in ``dtype`` (by default theirs)."""
+        m = np.array(self.m, dtype=dtype or self.m.dtype)
+        v = np.array(self.v, dtype=dtype or self.v.dtype)
+        return AdamState(m, v, self.t, copy.deepcopy(self.rng))
 
     def first_moment(self, beta1: float = BETA_1) -> np.ndarray:
         return self.m * (1.0 - beta1)
@@ -191,23 +203,27 @@ def minimize_adam(
     name: str = "Adam",
     warn: bool = True,
     average: float | None = None,
+    dtype=None,
 ) -> tuple[OptimizeResult, AdamState]:
     """Run up to ``max_iter`` epochs of Adam from ``theta0`` and ``state``.
 
-    ``epoch(state.rng)`` is called once per epoch. With ``average`` (e.g.
-    :data:`AVERAGE`) the monitor (held-out loss, callback, the parameters
-    kept) sees after each epoch the exponential moving average of the run's
-    iterates with that decay per step, bias-corrected (the mean of the
-    iterates so far weighted by ``average ** age``), and the run returns it;
-    with None, the last iterate. Returns the result and the Adam state of the
-    last completed epoch (``state`` itself is left untouched, so a failed run
-    changes nothing).
+    ``epoch(state.rng)`` is called once per epoch. The parameters that
+    ``batch_fun`` receives, and the moments, are in ``dtype`` (module
+    docstring; by default ``theta0``'s, float64 unless it is float32); the
+    result's ``theta`` is float64. With ``average`` (e.g. :data:`AVERAGE`)
+    the monitor (held-out loss, callback, the parameters kept) sees after each
+    epoch the exponential moving average of the run's iterates with that decay
+    per step, bias-corrected (the mean of the iterates so far weighted by
+    ``average ** age``), and the run returns it; with None, the last iterate.
+    Returns the result and the Adam state of its parameters (of the last
+    completed epoch, moments in ``dtype``; ``state`` itself is left untouched,
+    so a failed run changes nothing).
     """
     remedy = "lower learning_rate_init"
     monitor = Monitor(callback, early_stopping, verbose, name, remedy=remedy)
     plateau = NoImprovement(n_iter_no_change, tol)
-    theta = np.array(theta0, dtype=np.float64)
-    work = state.copy()
+    theta = np.array(theta0, dtype=dtype or np.result_type(theta0, np.float32))
+    work = state.copy(theta.dtype)
     kept = work.copy()
     buf = np.empty_like(theta)
     message, converged, steps = f"{max_iter} epochs run", False, 0

@@ -292,11 +292,11 @@ def _solve(data, arch, hyper, rng, start, callback, early, name, warn, stream=Fa
         n_iter_no_change=hyper.n_iter_no_change,
     )
     if adam:
-        state = start.adam or AdamState.fresh(arch.n_params, rng)
+        state = start.adam or AdamState.fresh(arch.n_params, rng, dtype)
         result, adam_state = minimize_adam(
             batch_objective(arch, hyper, dtype, data.weight_mean()),
             _adam_epochs(data, hyper),
-            theta0,
+            theta0.astype(dtype, copy=False),  # Adam runs in the data's dtype
             state,
             learning_rate=hyper.learning_rate_init,
             average=AVERAGE if hyper.average else None,

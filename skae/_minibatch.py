@@ -29,8 +29,11 @@ class BatchGradient:
     The per-batch work of minibatch Adam with nothing allocated per batch:
     the rows are gathered into a preallocated buffer (the only copy), the
     passes run on preallocated Workspaces (made once per batch height, so a
-    shorter last batch costs one more), and the float64 gradient is written
-    into one preallocated vector (returned; overwritten by the next call). The
+    shorter last batch costs one more), and the gradient is written into one
+    preallocated vector in ``theta``'s dtype (returned; overwritten by the
+    next call). A ``theta`` in ``dtype`` is read in place, not copied
+    (:meth:`skae._network.Workspace.load`): Adam in the data's dtype
+    (:mod:`skae._adam`) costs no copy of the parameters or the gradient. The
     objective is :func:`skae._network.loss_grad`'s on the batch (weight decay
     ``alpha / (2 b)``, sparsity at the batch's mean code), equal to it up to
     rounding. :meth:`evaluate` takes rows someone else gathered (``X`` and
@@ -90,13 +93,20 @@ class BatchGradient:
         self._ws = {}  # (part, rows) -> Workspace
         self._xbuf = self._buffer(self.X, arch.sizes[0])
         self._tbuf = None if same else self._buffer(self.target, arch.sizes[-1])
-        self.grad = np.empty(arch.n_params)
-        self._tmp = np.empty(arch.n_params)
+        self._vectors = {}  # dtype -> (gradient, scratch)
         self.pool = (
             ThreadPoolExecutor(self.n_threads - 1, thread_name_prefix="skae-batch")
             if self.n_threads > 1
             else None
         )
+
+    def _buffers(self, dtype) -> tuple[np.ndarray, np.ndarray]:
+        """The gradient vector and a scratch vector in ``dtype``, made once."""
+        pair = self._vectors.get(dtype)
+        if pair is None:
+            n = self.arch.n_params
+            pair = self._vectors[dtype] = (np.empty(n, dtype), np.empty(n, dtype))
+        return pair
 
     def _buffer(self, A, width):
         if A is None or sp.issparse(A):
@@ -110,14 +120,15 @@ class BatchGradient:
         np.take(A, rows, axis=0, out=out)
         return out
 
-    def _part(self, i, xb, tb, wb, theta):
+    def _part(self, i, xb, tb, wb, theta, scale):
         n = xb.shape[0]
         ws = self._ws.get((i, n))
         if ws is None:
             ws = self._ws[(i, n)] = Workspace(self.arch, n, self.dtype)
-        np.copyto(ws.theta, theta, casting="same_kind")
+        ws.load(theta)
         beta, rho = self.sparsity_weight, self.sparsity_target
         sse, kl = backprop(xb, tb, ws, beta, rho, None, wb)
+        ws.grad *= scale
         return sse, kl, ws
 
     def __call__(self, theta: np.ndarray, rows: np.ndarray) -> tuple[float, np.ndarray]:
@@ -136,38 +147,45 @@ class BatchGradient:
         weighted by ``sample_weight`` (class docstring)."""
         b = xb.shape[0]
         m = b * self.mean_weight  # the batch's expected total weight
-        grad = self.grad
+        scale = 1.0 / m
+        grad, tmp = self._buffers(theta.dtype)
         tb, wts = weighted_target(tb, sample_weight, self.dtype)
         if self.pool is None or b < 2 * self.n_threads:
-            sse, kl, ws = self._part(0, xb, tb, wts, theta)
-            np.multiply(ws.grad, 1.0 / m, out=grad)
+            sse, kl, ws = self._part(0, xb, tb, wts, theta, scale)
+            if grad.dtype == ws.grad.dtype:
+                grad = ws.grad  # scaled in place: no copy
+            else:
+                np.copyto(grad, ws.grad)
         else:
             parts = _row_parts(b, self.n_threads)
             with BlasOneThread():
                 futures = [
                     self.pool.submit(
-                        self._part, i, xb[p:q], tb[p:q], _rows(wts, p, q), theta
+                        self._part, i, xb[p:q], tb[p:q], _rows(wts, p, q), theta, scale
                     )
                     for i, (p, q) in enumerate(parts)
                     if i > 0
                 ]
                 p, q = parts[0]
-                results = [self._part(0, xb[p:q], tb[p:q], _rows(wts, p, q), theta)]
+                results = [
+                    self._part(0, xb[p:q], tb[p:q], _rows(wts, p, q), theta, scale)
+                ]
                 results += [f.result() for f in futures]
+            # each part scaled its gradient on its own thread; the sum, in part
+            # order, is the only pass over the vector left here
             sse, kl = 0.0, 0.0
             for i, (s, _, ws) in enumerate(results):
                 sse += s
-                if i == 0:
-                    np.multiply(ws.grad, 1.0 / m, out=grad)
-                else:
-                    np.multiply(ws.grad, 1.0 / m, out=self._tmp)
-                    grad += self._tmp
+                if i == 1:
+                    np.add(results[0][2].grad, ws.grad, out=grad, dtype=grad.dtype)
+                elif i > 1:
+                    np.add(grad, ws.grad, out=grad, dtype=grad.dtype)
         loss = 0.5 * sse
         if self.alpha > 0:
             nw = self.arch.n_decayed
             w = ws.theta[:nw]
             loss += 0.5 * self.alpha * _sq_norm(w)
-            decay = self._tmp[:nw]
+            decay = tmp[:nw]
             np.multiply(w, self.alpha / m, out=decay)
             grad[:nw] += decay
         S_b = total_weight(wts, b, self.arch.sizes[-1])

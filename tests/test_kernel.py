@@ -326,6 +326,105 @@ def test_adam_step_on_a_pool_is_identical():
     f.close()
 
 
+@pytest.mark.parametrize(
+    "hidden, tied, skip, out_act",
+    [
+        ((), False, False, "identity"),
+        ((), True, False, "logistic"),
+        ((5,), False, True, "identity"),
+        ((5,), True, True, "identity"),
+        ((5, 4), False, False, "tanh"),
+    ],
+)
+@pytest.mark.parametrize("sparse", [False, True])
+def test_folded_output_bias_equals_the_plain_pass(hidden, tied, skip, out_act, sparse):
+    """The output bias folded into the products (a column of ones beside the
+    layer below) gives the plain pass's loss and gradient up to rounding, with
+    sparsity, row weights, entry weights and sparse input."""
+    rng = np.random.RandomState(17)
+    X = rng.uniform(size=(40, 6))
+    X[X < 0.3] = 0
+    Xin = sp.csr_matrix(X) if sparse else X
+    arch = make_architecture(6, hidden, 3, "tanh", "logistic", out_act, tied, skip)
+    theta = _theta(arch)
+    s = rng.uniform(0.5, 2.0, size=40)
+    cases = [{}, {"sparsity_weight": 0.3, "sparsity_target": 0.2}, {"weights": s}]
+    cases.append({"weights": rng.uniform(0.0, 2.0, size=(40, 6))})
+    for kw in cases:
+        results = []
+        for fold in (False, True):
+            ws = Workspace(arch, 40, np.float64, fold_bias=fold)
+            assert (ws.ones_aug is not None) == fold
+            ws.load(theta)
+            sse, kl = backprop(Xin, X, ws, **kw)
+            results.append((sse, kl, ws.grad.copy()))
+        (sse0, kl0, g0), (sse1, kl1, g1) = results
+        assert sse1 == pytest.approx(sse0, rel=1e-12) and kl1 == pytest.approx(kl0)
+        np.testing.assert_allclose(g1, g0, rtol=1e-10, atol=1e-12)
+    # by default: on large blocks below a linear layer only
+    assert Workspace(arch, 128, np.float32).ones_aug is None  # a minibatch
+    linear = arch.activations[-2] == "identity"
+    assert (Workspace(arch, 20000, np.float32).ones_aug is not None) == linear
+    lin = make_architecture(784, (), 128, "tanh", "identity", "identity")
+    assert Workspace(lin, 10000, np.float32).ones_aug is not None
+    assert Workspace(lin, 128, np.float32).ones_aug is None
+
+
+def test_adam_step_in_float32_follows_float64_to_rounding():
+    """A float32 fit's Adam (parameters and moments in float32) takes the
+    float64 steps up to float32 rounding."""
+    rng = np.random.RandomState(15)
+    theta0 = rng.standard_normal(70_001)
+    scales = 10.0 ** rng.uniform(-3, 1, size=20)
+    grads = [rng.standard_normal(70_001) * scale for scale in scales]
+    t64, t32 = theta0.copy(), theta0.astype(np.float32)
+    s64 = AdamState.fresh(t64.size, rng)
+    s32 = AdamState.fresh(t32.size, rng, np.float32)
+    b64, b32 = np.empty_like(t64), np.empty_like(t32)
+    for g in grads:
+        adam_step(t64, g, s64, 1e-3, b64)
+        adam_step(t32, g.astype(np.float32), s32, 1e-3, b32)
+    assert t32.dtype == s32.m.dtype == s32.v.dtype == np.float32
+    np.testing.assert_allclose(t32, t64, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(s32.second_moment(), s64.second_moment(), rtol=1e-5)
+
+
+def test_batch_gradient_reads_a_theta_of_its_dtype_in_place():
+    """A float32 theta is read where it lies (no copy per batch) and gets a
+    float32 gradient; a float64 theta is copied, as before, and never
+    written into the float32 one."""
+    rng = np.random.RandomState(16)
+    X = rng.standard_normal((200, 9)).astype(np.float32)
+    arch = make_architecture(9, (7,), 3, "tanh", "identity", "identity", skip=True)
+    theta64 = _theta(arch)
+    theta32 = theta64.astype(np.float32)
+    f = BatchGradient(arch, X, X, np.float32, 32, alpha=0.2)
+    rows = rng.permutation(200)[:32]
+    loss64, grad64 = f(theta64, rows)
+    grad64 = grad64.copy()
+    loss32, grad32 = f(theta32, rows)
+    assert grad64.dtype == np.float64 and grad32.dtype == np.float32
+    assert f._ws[(0, 32)].theta is theta32
+    assert loss32 == pytest.approx(loss64, rel=1e-6)
+    np.testing.assert_allclose(grad32, grad64, rtol=1e-5, atol=1e-6)
+    kept = theta32.copy()
+    f(theta64 + 1.0, rows)
+    assert np.array_equal(theta32, kept)
+    theta32 += 0.25  # an in-place step is seen by the next batch
+    assert f(theta32, rows)[0] == f(theta32.copy(), rows)[0]
+    # two row parts (each scales its own gradient): float32 throughout,
+    # bit-identical on repeat, the one-part gradient up to rounding
+    two = BatchGradient(arch, X, X, np.float32, 32, alpha=0.2, n_threads=2)
+    loss2, grad2 = two(theta32, rows)
+    grad2 = grad2.copy()
+    loss1, grad1 = f(theta32, rows)
+    assert grad2.dtype == np.float32 and two(theta32, rows)[0] == loss2
+    assert np.array_equal(two(theta32, rows)[1], grad2)
+    assert loss2 == pytest.approx(loss1, rel=1e-6)
+    np.testing.assert_allclose(grad2, grad1, rtol=1e-5, atol=1e-6)
+    two.close()
+
+
 # ------------------------------------------------------ wired into the fit
 
 
