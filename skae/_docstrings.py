@@ -73,8 +73,10 @@ default="{output_activation}"
         keeps the moving average of its iterates (decay 0.99 per step),
         which is what the held-out rows score, the callback sees and the fit
         returns; denoising corrupts each minibatch afresh.
-        ``"auto"``: Adam from 3,000 training rows on, L-BFGS below
-        (benchmarks/README.md has the measurements). All minimise the same
+        ``"auto"``: Adam from 3,000 training rows on where the network
+        starts at PCA (``init="pca"`` applies), from 10,000 where it starts
+        from random weights (a logistic code or output, pretraining),
+        L-BFGS below (benchmarks/README.md has the measurements). All minimise the same
         objective and set the same attributes.""",
     "max_iter": """max_iter : int, default={max_iter}
         Maximum number of L-BFGS iterations, or of Adam epochs.""",

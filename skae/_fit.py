@@ -70,8 +70,8 @@ from skae._pretrain import greedy_pretrain
 from skae._select import RowErrorTrace, choose_iteration, stack_traces
 from skae._validation import Hyperparameters, fold_masks, held_out_rows
 
-#: ``solver="auto"``: Adam from this many rows on (benchmarks/bench_crossover).
-ADAM_MIN_ROWS = 3_000
+#: ``solver="auto"``: Adam from these many rows, PCA start / random start.
+ADAM_MIN_ROWS, ADAM_MIN_ROWS_RANDOM = 3_000, 10_000
 #: ``early_stopping="auto"`` cross-validates up to this many rows, and holds
 #: out ``validation_fraction`` of the rows above.
 CV_MAX_ROWS = 1_000
@@ -248,14 +248,14 @@ def batch_objective(arch, hyper: Hyperparameters, dtype, mean_weight: float = 1.
 
 
 def resolve(hyper: Hyperparameters, n_rows: int) -> Hyperparameters:
-    """``solver="auto"`` and ``early_stopping="auto"`` made concrete for
-    ``n_rows`` training rows (the measurements behind the thresholds are in
-    benchmarks/README.md): Adam on large data, L-BFGS on small; a held-out
-    split on large data, cross-validation (``"cv"``) on small. Where held-out
-    rows choose the iterate (both), Adam averages its iterates (skae._adam)."""
+    """``solver``/``early_stopping="auto"`` made concrete for ``n_rows`` rows
+    (benchmarks/README.md): Adam and a held-out split on large data, L-BFGS and
+    cross-validation (``"cv"``) on small; Adam averages its iterates where
+    held-out rows choose one (skae._adam)."""
     solver = hyper.solver
     if solver == "auto":
-        solver = "adam" if n_rows >= ADAM_MIN_ROWS else "lbfgs"
+        least = ADAM_MIN_ROWS if hyper.init == "pca" else ADAM_MIN_ROWS_RANDOM
+        solver = "adam" if n_rows >= least else "lbfgs"
     early = hyper.early_stopping
     if early == "auto":
         early = "cv" if n_rows <= CV_MAX_ROWS else True

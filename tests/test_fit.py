@@ -629,3 +629,27 @@ def test_pipeline_trains_through_missing_targets(params, noise):
         )
     assert np.isfinite(state.loss)
     assert all(np.isfinite(W).all() for W in state.coefs + state.intercepts)
+
+
+@pytest.mark.parametrize(
+    "est, least",
+    [
+        (AutoencoderTransformer(2), 3_000),  # PCA start: bench_crossover
+        (AutoencoderTransformer(2, init="random"), 10_000),
+        (SparseAutoencoder(2), 10_000),  # logistic code: random start
+        (DenoisingAutoencoder(2), 3_000),
+    ],
+    ids=["pca-start", "random", "sparse", "denoising"],
+)
+def test_solver_auto_switches_to_adam_by_rows_and_start(est, least):
+    """``solver="auto"``: Adam from 3,000 rows where the network starts at
+    PCA, from 10,000 where it starts from random weights (benchmarks/README,
+    "Where solver="auto" switches to Adam"); ``"lbfgs"`` and ``"adam"`` as
+    asked at every size."""
+    _, hyper = check_params(est.get_params(deep=False), est._parameter_constraints, 6)
+    assert _fit.resolve(hyper, least - 1).solver == "lbfgs"
+    assert _fit.resolve(hyper, least).solver == "adam"
+    for solver in ["lbfgs", "adam"]:
+        asked = est.set_params(solver=solver).get_params(deep=False)
+        _, hyper = check_params(asked, est._parameter_constraints, 6)
+        assert {_fit.resolve(hyper, n).solver for n in (10, least, 10**6)} == {solver}
