@@ -75,10 +75,10 @@ ADAM_MIN_ROWS, ADAM_MIN_ROWS_RANDOM = 3_000, 10_000
 #: ``early_stopping="auto"`` cross-validates up to this many rows, and holds
 #: out ``validation_fraction`` of the rows above.
 CV_MAX_ROWS = 1_000
-#: Its folds and standard errors: the best iteration's lead on the start to
-#: train, the margin to the best of the earliest iteration kept, and the lead
-#: to fit the next fold (:func:`_cross_validated_iterations`; benchmarks/README).
-N_FOLDS, SE_FACTOR, NEAR_BEST_SE, NEXT_FOLD_SE = 3, 2.0, 0.5, 1.0
+#: Its folds, standard errors (best's lead on the start to train, margin to the
+#: best of the earliest kept, lead to fit the next fold) and a fold's patience
+#: as a fraction of ``n_iter_no_change`` (benchmarks/README, issue 11).
+N_FOLDS, SE_FACTOR, NEAR_BEST_SE, NEXT_FOLD_SE, FOLD_PATIENCE = 3, 2.0, 0.5, 1.0, 0.75
 
 
 @dataclass
@@ -317,22 +317,22 @@ def _solve(data, arch, hyper, rng, start, callback, early, name, warn, stream=Fa
 
 
 def _cross_validated_iterations(data, arch, hyper, rng, start, name) -> tuple:
-    """``(iterations, validation scores)``: how long to train on all of
-    ``data``, chosen by K-fold cross-validation from the start (iteration 0)
-    on (:func:`skae._select.choose_iteration`). Each fold draws the same
-    starting weights as the final fit (a copy of ``rng``). After each fold
-    but the last, the start is kept (0 iterations) without fitting the
-    remaining folds when no iteration beats it by more than ``NEXT_FOLD_SE``
-    standard errors on the rows validated so far. A ``ConvergenceWarning``
-    says when every fold fitted ran out of iterations."""
-    quiet = dataclasses.replace(hyper, verbose=0)
+    """``(iterations, validation scores)``: training length for ``data`` by
+    K-fold cross-validation from the start (:func:`skae._select.choose_iteration`).
+    Each fold draws the final fit's start (a copy of ``rng``) and stops after
+    ``FOLD_PATIENCE * n_iter_no_change`` iterations without progress. After a
+    fold but the last, the start is kept (0 iterations), the other folds not
+    fitted, when no iteration beats it by ``NEXT_FOLD_SE`` standard errors on
+    the rows so far. ``ConvergenceWarning``: every fold ran out of iterations."""
+    patience = max(1, round(FOLD_PATIENCE * hyper.n_iter_no_change))
+    quiet = dataclasses.replace(hyper, verbose=0, n_iter_no_change=patience)
     traces, weights, budget_out = [], [], 0
     masks = fold_masks(data.n_rows, N_FOLDS, rng)
     for held_out in masks:
         train, validation = data.split(held_out)
         weights.append(validation.weights_in_memory())
         trace = RowErrorTrace(validation.row_errors(arch), weights=weights[-1])
-        early = EarlyStopping(trace, hyper.n_iter_no_change, hyper.tol)
+        early = EarlyStopping(trace, patience, hyper.tol)
         result = _solve(
             train, arch, quiet, copy.deepcopy(rng), start, None, early, name, False
         )[0]
