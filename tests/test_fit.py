@@ -245,6 +245,32 @@ def test_cross_validation_on_noise_keeps_the_start_mostly_after_one_fold():
     assert set(folds) <= {1, _fit.N_FOLDS} and folds.count(1) >= 5, folds
 
 
+@pytest.mark.parametrize("n_iter_no_change", [20, 8])
+def test_a_cross_validation_fold_stops_at_three_quarters_of_the_patience(
+    n_iter_no_change,
+):
+    """Noise, 30 rows: where the first fold alone is fitted, it ran until
+    ``FOLD_PATIENCE * n_iter_no_change`` (15, or 6) iterations had passed
+    without a better held-out error: its length is the best iteration plus
+    that (the start, iteration 0, has no entry in validation_scores)."""
+    patience = round(_fit.FOLD_PATIENCE * n_iter_no_change)
+    lengths = []
+    for seed in range(8):
+        X = np.random.RandomState(seed).normal(size=(30, 6))
+        est = AutoencoderTransformer(
+            2, n_iter_no_change=n_iter_no_change, random_state=seed
+        )
+        arch, hyper = _plain(est, X)
+        _CountingData.splits = 0
+        state = _fit.fit(_CountingData(X), arch, hyper, rng=np.random.RandomState(seed))
+        if _CountingData.splits == 1:
+            scores = state.validation_scores
+            best = int(np.argmax(scores)) + 1
+            assert len(scores) in (patience, best + patience), (len(scores), best)
+            lengths.append(len(scores))
+    assert len(lengths) >= 4 and patience in lengths, lengths
+
+
 def test_cross_validation_fits_every_fold_when_training_helps():
     # a parabola and a noise column, one code: PCA keeps a straight line,
     # the network follows the curve
