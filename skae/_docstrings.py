@@ -102,7 +102,8 @@ learning_rate_init : float, default={learning_rate_init}
         iterations (Adam: epochs); the parameters with the best held-out error
         are kept, the start included (so a PCA start is kept when training
         never beats it on the held-out rows). ``"auto"``: up to 1,000 samples,
-        3-fold cross-validation (each fold stopping as with True) chooses the
+        3-fold cross-validation (each fold stopping as with True, after 3/4
+        of ``n_iter_no_change``) chooses the
         number of iterations (0, the start, included) from every row's
         held-out error: the start is kept
         unless the best iteration beats it by two standard errors of the
