@@ -26,6 +26,7 @@ About 10 minutes on the 2-core machine.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -63,14 +64,19 @@ COLUMNS = [
 ]
 
 
+@functools.cache
+def _patches(quick: bool):
+    """The image patches (train, test), cut once per process."""
+    from benchmarks._datasets import image_patches
+
+    n = 3000 if quick else 60000
+    return image_patches(n, n_test=1000 if quick else 10000)
+
+
 def _problem(problem: str, seed: int, quick: bool = False):
     """(train, test, k) of ``problem``; the split of a table depends on seed."""
     if problem == "patches":
-        from benchmarks._datasets import image_patches
-
-        n = 3000 if quick else 60000
-        X_tr, X_te = image_patches(n, n_test=1000 if quick else 10000)
-        return X_tr, X_te, 32
+        return (*_patches(quick), 32)
     from benchmarks._datasets import load_table
     from benchmarks.bench_panel import _split
 
