@@ -171,15 +171,22 @@ def forward(
     outputs = []
     for i, (W, b, name) in enumerate(zip(coefs, intercepts, activations)):
         A = _matmul(A, W, None if out is None else out[i])
-        if i in extra:
-            s, S = extra[i]
-            A += _matmul(X if s < 0 else outputs[s], S, None)
-        A += b
-        ACTIVATIONS[name](A)
+        _finish_layer(A, b, name, extra.get(i), X, outputs)
         if not keep and i > 0 and i - 1 not in sources:
             outputs[i - 1] = None
         outputs.append(A)
     return outputs
+
+
+def _finish_layer(A, b, name, skip, X, outputs) -> None:
+    """``A = A_in @ W`` in place: plus the skip term ``skip = (source, S)``
+    (if any), plus ``b`` (None: in the product), then the activation."""
+    if skip is not None:
+        source, S = skip
+        A += _matmul(X if source < 0 else outputs[source], S, None)
+    if b is not None:
+        A += b
+    ACTIVATIONS[name](A)
 
 
 def predict(X, coefs, intercepts, activations, skips=()) -> np.ndarray:
@@ -331,13 +338,10 @@ def backprop(
         below = [term for term in ws.skips if term[0] < L - 1]
         names = arch.activations
         forward(X, coefs[:-1], intercepts[:-1], names[:-1], out=acts[:-1], skips=below)
-        ws.w_aug[:-1] = coefs[L - 1]
-        ws.w_aug[-1] = intercepts[L - 1]
+        ws.w_aug[:-1], ws.w_aug[-1] = coefs[L - 1], intercepts[L - 1]
         np.matmul(ws.ones_aug, ws.w_aug, out=acts[L - 1])
-        for target_layer, source, S in ws.skips:
-            if target_layer == L - 1:
-                acts[L - 1] += _matmul(X if source < 0 else acts[source], S, None)
-        ACTIVATIONS[names[L - 1]](acts[L - 1])
+        skip = next(((s, S) for t, s, S in ws.skips if t == L - 1), None)
+        _finish_layer(acts[L - 1], None, names[L - 1], skip, X, acts)
     else:
         forward(X, coefs, intercepts, arch.activations, out=acts, skips=ws.skips)
 
@@ -385,24 +389,22 @@ def backprop(
             # tied: W_1 is the output's W.T (written first: the decoder runs first)
             gW = ws.gcoefs[0 if layer > n_free else L - 1]
             gW[...] = ws.g_aug[:-1].T if layer > n_free else ws.g_aug[:-1]
+        elif layer > n_free:
+            # tied decoder layer, weights W_i.T with i = L + 1 - layer: the
+            # gradient for W_i is the transpose, written first (decoder runs first)
+            np.dot(ws.ones, D, out=ws.gintercepts[layer - 1])
+            np.matmul(D.T, A_prev, out=ws.gcoefs[L - layer])
         else:
             np.dot(ws.ones, D, out=ws.gintercepts[layer - 1])
+            if arch.tied:  # encoder layer: add to what its decoder twin wrote
+                ws.gcoefs[layer - 1] += _matmul(A_prev.T, D, None)
+            else:
+                _matmul(A_prev.T, D, ws.gcoefs[layer - 1])
         if arch.skip and layer == c:  # the code layer's skip from the input
             if arch.tied:
                 ws.gskips[0] += _matmul(X.T, D, None)
             else:
                 _matmul(X.T, D, ws.gskips[0])
-        if layer == L and fold:
-            pass  # its weight gradient came with the bias gradient
-        elif layer > n_free:
-            # tied decoder layer, weights W_i.T with i = L + 1 - layer: the
-            # gradient for W_i is the transpose, written first (decoder runs first)
-            np.matmul(D.T, A_prev, out=ws.gcoefs[L - layer])
-        elif arch.tied:
-            # tied encoder layer: add to what its decoder twin wrote
-            ws.gcoefs[layer - 1] += _matmul(A_prev.T, D, None)
-        else:
-            _matmul(A_prev.T, D, ws.gcoefs[layer - 1])
         if layer > 1:
             # delta of the layer below, written over its (now dead) output
             name = arch.activations[layer - 2]
