@@ -12,22 +12,33 @@ observed entries ``o``, its missing entries ``m`` have the conditional mean
 ``mu_m + S_mo S_oo^-1 (x_o - mu_o) = mu_m - P_mm^-1 P_mo (x_o - mu_o)``
 (``P = S^-1``) and covariance ``S_mm - S_mo S_oo^-1 S_om = P_mm^-1``: the
 fill is the limit that IterativeImputer's chained linear regressions
-approach, in one solve per row. Each row takes the smaller of its two
-systems (``|m|`` or ``|o|`` unknowns), and rows with as many holes are
-solved together (one batched solve per hole count and row block), so a fill
-costs ``O(n min(|m|, |o|)^3)``, rather than ``O(n d^3)``.
+approach, in one solve per hole pattern. Rows with the same pattern share
+its solve (its regression matrix), each pattern takes the smaller of its two
+systems (``|m|`` or ``|o|`` unknowns), and patterns with as many holes are
+solved together (one batched solve per hole count), so a fill costs
+``O(u min(|m|, |o|)^2 d + n d^2)`` for ``u`` distinct patterns among ``n``
+rows. A table of few columns has few patterns (at most ``2**d``): a model
+remembers each pattern's matrix across its fills (up to
+``_CACHE_MAX_FEATURES`` columns), so that the minibatches Adam masks afresh
+(:mod:`skae._imputation`) solve almost nothing after the first epoch.
 
 Deterministic; pure numpy.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-#: Rows per batched solve (memory ``rows * d * d`` floats at most).
-_BLOCK_ROWS = 1024
+#: Most floats a batch of per-row fill matrices holds (8 MiB): rows are
+#: filled in blocks of ``_BLOCK_FLOATS // d**2``.
+_BLOCK_FLOATS = 2**20
+#: Up to this many features a model remembers the fill matrix of every hole
+#: pattern it has filled (at most ``2**d`` of ``d * d`` floats: 25 MiB at 14),
+#: so that the many fills of one model (Adam's minibatches, masked afresh
+#: each time) solve each pattern's system once.
+_CACHE_MAX_FEATURES = 14
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,8 @@ class Gaussian:
     mean: np.ndarray
     covariance: np.ndarray
     precision: np.ndarray
+    #: hole pattern code -> its fill matrix (few features only); not pickled
+    _maps: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def fill(self, X: np.ndarray) -> np.ndarray:
         """``X`` with each NaN replaced by its expectation given the row's
@@ -44,8 +57,15 @@ class Gaussian:
         out = np.array(X, copy=True)
         missing = np.isnan(out)
         if missing.any():
-            conditional(self, out, missing)
+            cache = self._maps if out.shape[1] <= _CACHE_MAX_FEATURES else None
+            conditional(self, out, missing, cache=cache)
         return out
+
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k != "_maps"}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state, _maps={})
 
 
 def _gather(A: np.ndarray, rows_idx: np.ndarray, cols_idx: np.ndarray):
@@ -53,52 +73,127 @@ def _gather(A: np.ndarray, rows_idx: np.ndarray, cols_idx: np.ndarray):
     return A[rows_idx[:, :, None], cols_idx[:, None, :]]
 
 
-def conditional(model: Gaussian, X: np.ndarray, missing: np.ndarray, cov=False, w=None):
+def _codes(missing: np.ndarray) -> np.ndarray:
+    """Each row's hole pattern as an integer: bit ``j`` set where column ``j``
+    is missing (at most 62 columns)."""
+    bits = np.left_shift(np.int64(1), np.arange(missing.shape[1], dtype=np.int64))
+    return missing.astype(np.int64) @ bits
+
+
+def _patterns(missing: np.ndarray):
+    """``(patterns, inverse, codes)``: the distinct rows of ``missing``, the
+    index of each row's among them, and their :func:`_codes` (None from 63
+    columns on)."""
+    if missing.shape[1] <= 62:
+        codes, first, inverse = np.unique(
+            _codes(missing), return_index=True, return_inverse=True
+        )
+        return missing[first], inverse.reshape(-1), codes
+    patterns, inverse = np.unique(missing, axis=0, return_inverse=True)
+    return patterns, inverse.reshape(-1), None
+
+
+def _maps(model: Gaussian, patterns: np.ndarray, cov: bool):
+    """``(B, C)`` for each hole pattern (a row of ``patterns``, missing ``m``,
+    observed ``o``): ``B`` (d, d) holds at ``[m, o]`` the regression of the
+    missing entries on the centred observed ones, 0 elsewhere, so that a
+    row's fill is ``mean + B @ x_centred`` (holes at 0); with ``cov``, ``C``
+    (d, d) holds their conditional covariance at ``[m, m]``. Each pattern
+    takes the smaller of its two systems (``|m|`` or ``|o|`` unknowns)."""
+    S, P = model.covariance, model.precision
+    u, d = patterns.shape
+    B = np.zeros((u, d, d))
+    C = np.zeros((u, d, d)) if cov else None
+    counts = patterns.sum(axis=1)
+    for k in np.unique(counts):
+        g = np.flatnonzero(counts == k)
+        if k == 0:
+            continue
+        if k == d:  # nothing observed: the mean, and the whole covariance
+            if cov:
+                C[g] = S
+            continue
+        m = np.nonzero(patterns[g])[1].reshape(g.size, k)
+        o = np.nonzero(~patterns[g])[1].reshape(g.size, d - k)
+        if k <= d - k:  # |m| unknowns: the precision's block
+            P_mm, P_mo = _gather(P, m, m), _gather(P, m, o)
+            if cov:
+                Cg = np.linalg.inv(P_mm)
+                Bg = -(Cg @ P_mo)
+            else:
+                Bg = -np.linalg.solve(P_mm, P_mo)
+        else:  # |o| unknowns: the covariance's block
+            S_mo = _gather(S, m, o)
+            T = np.linalg.solve(_gather(S, o, o), S_mo.transpose(0, 2, 1))
+            Bg = T.transpose(0, 2, 1)
+            if cov:
+                Cg = _gather(S, m, m) - S_mo @ T
+        at = g[:, None, None]
+        B[at, m[:, :, None], o[:, None, :]] = Bg
+        if cov:
+            C[at, m[:, :, None], m[:, None, :]] = Cg
+    return B, C
+
+
+def _cached_maps(model: Gaussian, cache: dict, missing: np.ndarray):
+    """``(B, at)``: every fill matrix :func:`_maps` made for ``model`` so far
+    (held in ``cache``; those of new patterns in ``missing`` solved and
+    added) and the index of each row's among them."""
+    d = missing.shape[1]
+    if not cache:
+        cache["index"] = np.full(2**d, -1, dtype=np.intp)
+        cache["B"] = np.zeros((0, d, d))
+    index = cache["index"]
+    codes = _codes(missing)
+    at = index[codes]
+    new = at < 0
+    if new.any():
+        patterns, _, fresh = _patterns(missing[new])
+        index[fresh] = len(cache["B"]) + np.arange(fresh.size)
+        cache["B"] = np.concatenate([cache["B"], _maps(model, patterns, False)[0]])
+        at = index[codes]
+    return cache["B"], at
+
+
+def conditional(
+    model: Gaussian, X: np.ndarray, missing: np.ndarray, cov=False, w=None, cache=None
+):
     """Fill the ``missing`` entries of ``X`` in place with their conditional
     expectation; with ``cov``, return the sum over rows of their conditional
     covariances (weighted by ``w``, if given), each placed at its missing
-    entries (shape (d, d))."""
-    w = np.ones(X.shape[0]) if w is None else w
-    mu, S, P = model.mean, model.covariance, model.precision
+    entries (shape (d, d)). Rows with the same hole pattern share one solve
+    (per call, or across calls through ``cache``, a dict that only this
+    ``model`` may fill, :attr:`Gaussian._maps`; at most
+    ``_CACHE_MAX_FEATURES`` columns)."""
     n, d = X.shape
+    mu = model.mean
     total = np.zeros((d, d)) if cov else None
-    counts = missing.sum(axis=1)
-    for k in np.unique(counts):
-        if k == 0:
-            continue
-        group = np.flatnonzero(counts == k)
-        for a in range(0, group.size, _BLOCK_ROWS):
-            rows = group[a : a + _BLOCK_ROWS]
-            if k == d:
-                X[rows] = mu
-                if cov:
-                    total += w[rows].sum() * S
-                continue
-            m = np.nonzero(missing[rows])[1].reshape(rows.size, k)
-            o = np.nonzero(~missing[rows])[1].reshape(rows.size, d - k)
-            xo = X[rows[:, None], o] - mu[o]
-            if k <= d - k:  # |m| unknowns: the precision's block
-                P_mm = _gather(P, m, m)
-                b = np.einsum("nko,no->nk", _gather(P, m, o), xo)
-                if cov:
-                    C = np.linalg.inv(P_mm)
-                    xm = -np.einsum("nkl,nl->nk", C, b)
-                else:
-                    xm = -np.linalg.solve(P_mm, b[:, :, None])[:, :, 0]
-            else:  # |o| unknowns: the covariance's block
-                S_mo = _gather(S, m, o)
-                if cov:
-                    T = np.linalg.solve(_gather(S, o, o), S_mo.transpose(0, 2, 1))
-                    xm = np.einsum("nok,no->nk", T, xo)
-                    C = _gather(S, m, m) - S_mo @ T
-                else:
-                    z = np.linalg.solve(_gather(S, o, o), xo[:, :, None])[:, :, 0]
-                    xm = np.einsum("nko,no->nk", S_mo, z)
-            X[rows[:, None], m] = mu[m] + xm
-            if cov:
-                flat = (m[:, :, None] * d + m[:, None, :]).ravel()
-                C = C * w[rows][:, None, None]
-                total += np.bincount(flat, C.ravel(), minlength=d * d).reshape(d, d)
+    step = max(1, _BLOCK_FLOATS // (d * d))
+    rows = np.flatnonzero(missing.any(axis=1))
+    if rows.size == n:  # every row has a hole (masked rows): blocks are views
+        rows = np.arange(n)
+    for a in range(0, rows.size, step):
+        r = rows[a : a + step]
+        r = slice(a, a + r.size) if rows.size == n else r
+        holes = missing[r]
+        if cache is not None and not cov:
+            B, inverse = _cached_maps(model, cache, holes)
+        else:
+            patterns, inverse, _ = _patterns(holes)
+            B, C = _maps(model, patterns, cov)
+        block = X[r]
+        centred = block - mu
+        centred[holes] = 0.0
+        fill = np.einsum("nij,nj->ni", B[inverse], centred)
+        fill += mu
+        np.copyto(block, fill, where=holes, casting="same_kind")
+        if isinstance(r, np.ndarray):
+            X[r] = block
+        if cov:
+            weight = np.bincount(
+                inverse, None if w is None else w[r], minlength=len(patterns)
+            )
+            total += np.tensordot(weight, C, axes=1)
     return total
 
 

@@ -1,5 +1,7 @@
 """skae._gaussian: the conditional fill of AutoencoderImputer (issue 14)."""
 
+import pickle
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
@@ -25,10 +27,11 @@ def _by_hand(model, x):
     return mean, cov
 
 
-@pytest.mark.parametrize("d", [7, 20])
+@pytest.mark.parametrize("d", [7, 20, 70])
 def test_conditional_mean_and_covariance_are_the_textbook_ones(d):
     """Rows with 1 to d holes and a row without data, through both systems
-    (the precision's block for few holes, the covariance's for many)."""
+    (the precision's block for few holes, the covariance's for many); 70
+    columns: hole patterns found without integer codes."""
     model = _model(d)
     rng = np.random.RandomState(1)
     X = rng.normal(size=(60, d))
@@ -76,3 +79,43 @@ def test_the_fill_beats_the_mean_and_keeps_observed_entries():
     err = np.sqrt(np.mean((out - X)[hole] ** 2))
     err_mean = np.sqrt(np.mean((mean_fill - X)[hole] ** 2))
     assert err < 0.8 * err_mean, (err, err_mean)
+
+
+def test_rows_with_one_pattern_share_it_and_weights_count_per_row():
+    """Repeated hole patterns (as Adam's masked minibatches have on few
+    columns) fill as the textbook does, and the conditional covariance sums
+    each row's weight."""
+    model = _model(d=5, seed=6)
+    rng = np.random.RandomState(7)
+    X = rng.normal(size=(300, 5))
+    X[rng.uniform(size=X.shape) < 0.4] = np.nan
+    w = rng.uniform(0.5, 2, size=300)
+    filled = X.copy()
+    total = conditional(model, filled, np.isnan(X), cov=True, w=w)
+    expected = np.zeros((5, 5))
+    for i, x in enumerate(X):
+        m = np.isnan(x)
+        if not m.any():
+            continue
+        mean, cov = _by_hand(model, x) if (~m).any() else (model.mean, model.covariance)
+        assert_allclose(filled[i, m], mean, rtol=1e-9, atol=1e-12)
+        expected[np.ix_(m, m)] += w[i] * cov
+    assert_allclose(total, expected, rtol=1e-9, atol=1e-10)
+
+
+def test_the_pattern_cache_fills_as_a_fresh_solve_and_is_not_pickled():
+    """A model's remembered pattern matrices give the fill of a fresh solve,
+    call after call (patterns seen before and new ones), and stay out of a
+    pickle."""
+    model = _model(d=6, seed=8)
+    rng = np.random.RandomState(9)
+    for _ in range(3):
+        X = rng.normal(size=(200, 6))
+        X[rng.uniform(size=X.shape) < 0.3] = np.nan
+        expected = X.copy()
+        conditional(model, expected, np.isnan(X))  # no cache
+        assert_allclose(model.fill(X), expected, rtol=1e-12, atol=1e-12)
+    assert len(model._maps["B"]) > 0
+    clone = pickle.loads(pickle.dumps(model))
+    assert clone._maps == {}
+    assert_allclose(clone.fill(X), expected, rtol=1e-12, atol=1e-12)
