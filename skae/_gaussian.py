@@ -12,15 +12,16 @@ observed entries ``o``, its missing entries ``m`` have the conditional mean
 ``mu_m + S_mo S_oo^-1 (x_o - mu_o) = mu_m - P_mm^-1 P_mo (x_o - mu_o)``
 (``P = S^-1``) and covariance ``S_mm - S_mo S_oo^-1 S_om = P_mm^-1``: the
 fill is the limit that IterativeImputer's chained linear regressions
-approach, in one solve per hole pattern. Rows with the same pattern share
-its solve (its regression matrix), each pattern takes the smaller of its two
-systems (``|m|`` or ``|o|`` unknowns), and patterns with as many holes are
-solved together (one batched solve per hole count), so a fill costs
-``O(u min(|m|, |o|)^2 d + n d^2)`` for ``u`` distinct patterns among ``n``
-rows. A table of few columns has few patterns (at most ``2**d``): a model
-remembers each pattern's matrix across its fills (up to
-``_CACHE_MAX_FEATURES`` columns), so that the minibatches Adam masks afresh
-(:mod:`skae._imputation`) solve almost nothing after the first epoch.
+approach. Each system is the smaller of two (``|m|`` or ``|o|``
+unknowns), and systems with as many unknowns are solved together (batched).
+A table of few columns (up to ``_CACHE_MAX_FEATURES``) has few hole
+patterns (at most ``2**d``): rows with the same pattern share one solve (its
+regression matrix), and a model remembers each pattern's matrix across its
+fills, so that the minibatches Adam masks afresh (:mod:`skae._imputation`)
+solve almost nothing after the first epoch; a fill costs ``O(u min(|m|,
+|o|)^2 d + n d^2)`` for ``u`` new patterns among ``n`` rows. Wider tables,
+whose patterns rarely repeat, solve one system per row: ``O(n min(|m|,
+|o|)^3)``, rather than ``O(n d^3)``.
 
 Deterministic; pure numpy.
 """
@@ -34,10 +35,14 @@ import numpy as np
 #: Most floats a batch of per-row fill matrices holds (8 MiB): rows are
 #: filled in blocks of ``_BLOCK_FLOATS // d**2``.
 _BLOCK_FLOATS = 2**20
-#: Up to this many features a model remembers the fill matrix of every hole
-#: pattern it has filled (at most ``2**d`` of ``d * d`` floats: 25 MiB at 14),
-#: so that the many fills of one model (Adam's minibatches, masked afresh
-#: each time) solve each pattern's system once.
+#: Rows per batched solve of :func:`_by_rows` (``rows * d * d`` floats).
+_BLOCK_ROWS = 1024
+#: Up to this many features rows are filled per hole pattern, and a model
+#: remembers the fill matrix of every pattern it has filled (at most ``2**d``
+#: of ``d * d`` floats: 25 MiB at 14), so that the many fills of one model
+#: (Adam's minibatches, masked afresh each time) solve each pattern once;
+#: above, patterns rarely repeat and each row solves its own system (on
+#: digits' 61 columns the per-pattern matrices cost 3-7x the row solves).
 _CACHE_MAX_FEATURES = 14
 
 
@@ -57,8 +62,7 @@ class Gaussian:
         out = np.array(X, copy=True)
         missing = np.isnan(out)
         if missing.any():
-            cache = self._maps if out.shape[1] <= _CACHE_MAX_FEATURES else None
-            conditional(self, out, missing, cache=cache)
+            conditional(self, out, missing, cache=self._maps)
         return out
 
     def __getstate__(self):
@@ -161,11 +165,14 @@ def conditional(
     """Fill the ``missing`` entries of ``X`` in place with their conditional
     expectation; with ``cov``, return the sum over rows of their conditional
     covariances (weighted by ``w``, if given), each placed at its missing
-    entries (shape (d, d)). Rows with the same hole pattern share one solve
-    (per call, or across calls through ``cache``, a dict that only this
-    ``model`` may fill, :attr:`Gaussian._maps`; at most
-    ``_CACHE_MAX_FEATURES`` columns)."""
+    entries (shape (d, d)). Up to ``_CACHE_MAX_FEATURES`` columns, rows with
+    the same hole pattern share one solve (per call, or across calls through
+    ``cache``, a dict that only this ``model`` may fill,
+    :attr:`Gaussian._maps`); above, where patterns rarely repeat, each row
+    solves its own system (:func:`_by_rows`)."""
     n, d = X.shape
+    if d > _CACHE_MAX_FEATURES:
+        return _by_rows(model, X, missing, cov, w)
     mu = model.mean
     total = np.zeros((d, d)) if cov else None
     step = max(1, _BLOCK_FLOATS // (d * d))
@@ -194,6 +201,54 @@ def conditional(
                 inverse, None if w is None else w[r], minlength=len(patterns)
             )
             total += np.tensordot(weight, C, axes=1)
+    return total
+
+
+def _by_rows(model: Gaussian, X, missing, cov=False, w=None):
+    """:func:`conditional` one system per row: rows with as many holes are
+    solved together (one batched solve per hole count and row block), each
+    the smaller of its two systems, solved for its own right-hand side."""
+    w = np.ones(X.shape[0]) if w is None else w
+    mu, S, P = model.mean, model.covariance, model.precision
+    n, d = X.shape
+    total = np.zeros((d, d)) if cov else None
+    counts = missing.sum(axis=1)
+    for k in np.unique(counts):
+        if k == 0:
+            continue
+        group = np.flatnonzero(counts == k)
+        for a in range(0, group.size, _BLOCK_ROWS):
+            rows = group[a : a + _BLOCK_ROWS]
+            if k == d:
+                X[rows] = mu
+                if cov:
+                    total += w[rows].sum() * S
+                continue
+            m = np.nonzero(missing[rows])[1].reshape(rows.size, k)
+            o = np.nonzero(~missing[rows])[1].reshape(rows.size, d - k)
+            xo = X[rows[:, None], o] - mu[o]
+            if k <= d - k:  # |m| unknowns: the precision's block
+                P_mm = _gather(P, m, m)
+                b = np.einsum("nko,no->nk", _gather(P, m, o), xo)
+                if cov:
+                    C = np.linalg.inv(P_mm)
+                    xm = -np.einsum("nkl,nl->nk", C, b)
+                else:
+                    xm = -np.linalg.solve(P_mm, b[:, :, None])[:, :, 0]
+            else:  # |o| unknowns: the covariance's block
+                S_mo = _gather(S, m, o)
+                if cov:
+                    T = np.linalg.solve(_gather(S, o, o), S_mo.transpose(0, 2, 1))
+                    xm = np.einsum("nok,no->nk", T, xo)
+                    C = _gather(S, m, m) - S_mo @ T
+                else:
+                    z = np.linalg.solve(_gather(S, o, o), xo[:, :, None])[:, :, 0]
+                    xm = np.einsum("nko,no->nk", S_mo, z)
+            X[rows[:, None], m] = mu[m] + xm
+            if cov:
+                flat = (m[:, :, None] * d + m[:, None, :]).ravel()
+                C = C * w[rows][:, None, None]
+                total += np.bincount(flat, C.ravel(), minlength=d * d).reshape(d, d)
     return total
 
 

@@ -81,18 +81,19 @@ def test_the_fill_beats_the_mean_and_keeps_observed_entries():
     assert err < 0.8 * err_mean, (err, err_mean)
 
 
-def test_rows_with_one_pattern_share_it_and_weights_count_per_row():
+@pytest.mark.parametrize("d", [5, 20])
+def test_rows_with_one_pattern_share_it_and_weights_count_per_row(d):
     """Repeated hole patterns (as Adam's masked minibatches have on few
     columns) fill as the textbook does, and the conditional covariance sums
-    each row's weight."""
-    model = _model(d=5, seed=6)
+    each row's weight (5 columns: one solve per pattern; 20: per row)."""
+    model = _model(d=d, seed=6)
     rng = np.random.RandomState(7)
-    X = rng.normal(size=(300, 5))
+    X = rng.normal(size=(300, d))
     X[rng.uniform(size=X.shape) < 0.4] = np.nan
     w = rng.uniform(0.5, 2, size=300)
     filled = X.copy()
     total = conditional(model, filled, np.isnan(X), cov=True, w=w)
-    expected = np.zeros((5, 5))
+    expected = np.zeros((d, d))
     for i, x in enumerate(X):
         m = np.isnan(x)
         if not m.any():
