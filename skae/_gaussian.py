@@ -286,14 +286,63 @@ def fit_gaussian(
     model = _model(mean, cov + lam)
     if not missing.any():
         return model
+    step = _PatternStep(X, missing, w) if d <= _CACHE_MAX_FEATURES else None
     for _ in range(max_iter):
-        Xf = X.copy()
-        spread = conditional(model, Xf, missing, cov=True, w=w)
-        mean = (w @ Xf) / total
-        Xf -= mean
-        new = ((Xf.T * w) @ Xf + spread) / total + lam
+        if step is not None:
+            mean, scatter, spread = step(model)
+        else:
+            Xf = X.copy()
+            spread = conditional(model, Xf, missing, cov=True, w=w)
+            mean = (w @ Xf) / total
+            Xf -= mean
+            scatter = (Xf.T * w) @ Xf
+        new = (scatter + spread) / total + lam
         change = np.linalg.norm(new - model.covariance) / np.linalg.norm(new)
         model = _model(mean, new)
         if change < tol:
             break
     return model
+
+
+class _PatternStep:
+    """EM's E-step statistics on few columns, from each hole pattern's sums
+    (gathered once) rather than from every filled row: a row ``i`` of
+    pattern ``p`` fills to ``mu + M_p c_i``, where ``c_i`` is its observed
+    entries centred (0 at holes) and ``M_p`` the identity on the observed
+    columns plus the pattern's regression (:func:`_maps`), so the weighted
+    sums over rows follow from ``W_p = sum w``, ``r_p = sum w x0`` and
+    ``R_p = sum w x0 x0^T`` (``x0``: the row, 0 at holes) in ``O(u d^3)`` per
+    iteration, for ``u`` patterns, instead of ``O(n d^2)``."""
+
+    def __init__(self, X, missing, w):
+        patterns, inverse, _ = _patterns(missing)
+        u, d = patterns.shape
+        x0 = np.where(missing, 0.0, X)
+        self.patterns, self.total = patterns, w.sum()
+        self.W = np.bincount(inverse, w, minlength=u)
+        self.r = np.zeros((u, d))
+        for j in range(d):
+            self.r[:, j] = np.bincount(inverse, w * x0[:, j], minlength=u)
+        outer = (x0[:, :, None] * x0[:, None, :]) * w[:, None, None]
+        at = (inverse[:, None] * (d * d) + np.arange(d * d)).ravel()
+        R = np.bincount(at, outer.ravel(), minlength=u * d * d)
+        self.R = R.reshape(u, d, d)
+
+    def __call__(self, model: Gaussian):
+        """``(mean, scatter, spread)``: the filled rows' weighted mean, their
+        weighted scatter about it, and the sum of their weighted conditional
+        covariances."""
+        B, C = _maps(model, self.patterns, cov=True)
+        seen = ~self.patterns
+        d = seen.shape[1]
+        M = B
+        M[:, np.arange(d), np.arange(d)] += seen
+        a = seen * model.mean  # the centre of each pattern's observed entries
+        W, r = self.W, self.r
+        s = r - W[:, None] * a
+        T = self.R - r[:, :, None] * a[:, None, :] - a[:, :, None] * r[:, None, :]
+        T += W[:, None, None] * (a[:, :, None] * a[:, None, :])
+        shift = np.einsum("pij,pj->i", M, s)
+        scatter = np.einsum("pik,pjk->ij", M @ T, M)
+        scatter -= np.outer(shift, shift) / self.total
+        return model.mean + shift / self.total, scatter, np.tensordot(W, C, axes=1)

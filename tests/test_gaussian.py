@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
+import skae._gaussian as gaussian_module
 from skae._gaussian import Gaussian, conditional, fit_gaussian
 
 
@@ -120,3 +121,19 @@ def test_the_pattern_cache_fills_as_a_fresh_solve_and_is_not_pickled():
     clone = pickle.loads(pickle.dumps(model))
     assert clone._maps == {}
     assert_allclose(clone.fill(X), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_em_from_pattern_sums_equals_em_from_filled_rows(monkeypatch):
+    """On few columns EM's statistics come from each hole pattern's sums
+    (skae._gaussian._PatternStep); the same fit as from the filled rows,
+    weights and complete rows included."""
+    rng = np.random.RandomState(10)
+    model = _model(d=6, seed=11)
+    X = model.mean + rng.normal(size=(400, 6)) @ np.linalg.cholesky(model.covariance).T
+    X[rng.uniform(size=X.shape) < 0.3] = np.nan
+    w = rng.uniform(0, 3, size=400)
+    by_patterns = fit_gaussian(X, 0.01, w, max_iter=5, tol=0)
+    monkeypatch.setattr(gaussian_module, "_CACHE_MAX_FEATURES", 0)
+    by_rows = fit_gaussian(X, 0.01, w, max_iter=5, tol=0)
+    assert_allclose(by_patterns.mean, by_rows.mean, rtol=1e-10, atol=1e-12)
+    assert_allclose(by_patterns.covariance, by_rows.covariance, rtol=1e-10, atol=1e-12)
