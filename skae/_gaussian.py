@@ -28,6 +28,7 @@ Deterministic; pure numpy.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -271,6 +272,12 @@ def fit_gaussian(
     (relatively, in Frobenius norm). Every column needs an observed entry of
     positive weight; rows without any observed entry are ignored. Starts at
     the moments of the rows with each hole at its column's observed mean."""
+    return fit_gaussians(X, [ridge], sample_weight, max_iter=max_iter, tol=tol)[ridge]
+
+
+def fit_gaussians(X, ridges, sample_weight=None, **kwargs) -> dict:
+    """``{ridge: fit_gaussian(X, ridge, sample_weight, **kwargs)}``, the rows'
+    statistics gathered once for all ridges."""
     X = np.array(X, dtype=np.float64)
     missing = np.isnan(X)
     w = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, float)
@@ -278,30 +285,42 @@ def fit_gaussian(
     X, missing, w = X[keep], missing[keep], w[keep]
     d = X.shape[1]
     observed = ~missing
-    total = w.sum()
     mean = (w @ np.where(observed, X, 0.0)) / np.maximum(w @ observed, 1e-300)
     F = np.where(observed, X - mean, 0.0)
-    cov = (F.T * w) @ F / total
-    lam = ridge * max(float(np.trace(cov)) / d, 1e-12) * np.eye(d)
-    model = _model(mean, cov + lam)
+    cov = (F.T * w) @ F / w.sum()
+    scale = max(float(np.trace(cov)) / d, 1e-12) * np.eye(d)
     if not missing.any():
-        return model
-    step = _PatternStep(X, missing, w) if d <= _CACHE_MAX_FEATURES else None
+        return {r: _model(mean, cov + r * scale) for r in ridges}
+    if d <= _CACHE_MAX_FEATURES:
+        step = _PatternStep(X, missing, w)
+    else:
+        step = functools.partial(_row_step, X, missing, w)
+    return {
+        r: _em(step, _model(mean, cov + r * scale), r * scale, **kwargs)
+        for r in ridges
+    }
+
+
+def _em(step, model: Gaussian, lam, max_iter: int = 50, tol: float = 1e-3):
+    """EM from ``model``: ``step(model)`` gives the E-step's statistics."""
     for _ in range(max_iter):
-        if step is not None:
-            mean, scatter, spread = step(model)
-        else:
-            Xf = X.copy()
-            spread = conditional(model, Xf, missing, cov=True, w=w)
-            mean = (w @ Xf) / total
-            Xf -= mean
-            scatter = (Xf.T * w) @ Xf
+        mean, scatter, spread, total = step(model)
         new = (scatter + spread) / total + lam
         change = np.linalg.norm(new - model.covariance) / np.linalg.norm(new)
         model = _model(mean, new)
         if change < tol:
             break
     return model
+
+
+def _row_step(X, missing, w, model: Gaussian):
+    """:class:`_PatternStep`'s statistics from the filled rows themselves."""
+    Xf = X.copy()
+    spread = conditional(model, Xf, missing, cov=True, w=w)
+    total = w.sum()
+    mean = (w @ Xf) / total
+    Xf -= mean
+    return mean, (Xf.T * w) @ Xf, spread, total
 
 
 class _PatternStep:
@@ -320,18 +339,18 @@ class _PatternStep:
         x0 = np.where(missing, 0.0, X)
         self.patterns, self.total = patterns, w.sum()
         self.W = np.bincount(inverse, w, minlength=u)
-        self.r = np.zeros((u, d))
-        for j in range(d):
-            self.r[:, j] = np.bincount(inverse, w * x0[:, j], minlength=u)
-        outer = (x0[:, :, None] * x0[:, None, :]) * w[:, None, None]
-        at = (inverse[:, None] * (d * d) + np.arange(d * d)).ravel()
-        R = np.bincount(at, outer.ravel(), minlength=u * d * d)
-        self.R = R.reshape(u, d, d)
+        # rows sorted by pattern, every pattern present: sums by reduceat
+        order = np.argsort(inverse, kind="stable")
+        starts = np.searchsorted(inverse[order], np.arange(u))
+        wx = x0[order] * w[order, None]
+        self.r = np.add.reduceat(wx, starts, axis=0)
+        outer = (wx[:, :, None] * x0[order][:, None, :]).reshape(-1, d * d)
+        self.R = np.add.reduceat(outer, starts, axis=0).reshape(u, d, d)
 
     def __call__(self, model: Gaussian):
-        """``(mean, scatter, spread)``: the filled rows' weighted mean, their
-        weighted scatter about it, and the sum of their weighted conditional
-        covariances."""
+        """``(mean, scatter, spread, total)``: the filled rows' weighted mean,
+        their weighted scatter about it, the sum of their weighted conditional
+        covariances, and the sum of the weights."""
         B, C = _maps(model, self.patterns, cov=True)
         seen = ~self.patterns
         d = seen.shape[1]
@@ -343,6 +362,9 @@ class _PatternStep:
         T = self.R - r[:, :, None] * a[:, None, :] - a[:, :, None] * r[:, None, :]
         T += W[:, None, None] * (a[:, :, None] * a[:, None, :])
         shift = np.einsum("pij,pj->i", M, s)
-        scatter = np.einsum("pik,pjk->ij", M @ T, M)
+        # sum_p M_p T_p M_p^T as one product of (d, u d) matrices
+        left = (M @ T).transpose(1, 0, 2).reshape(d, -1)
+        scatter = left @ M.transpose(1, 0, 2).reshape(d, -1).T
         scatter -= np.outer(shift, shift) / self.total
-        return model.mean + shift / self.total, scatter, np.tensordot(W, C, axes=1)
+        mean = model.mean + shift / self.total
+        return mean, scatter, np.tensordot(W, C, axes=1), self.total

@@ -48,7 +48,7 @@ from sklearn.utils import check_random_state
 
 from skae._denoising import DenoisingAutoencoder
 from skae._fit import ADAM_MIN_ROWS, ADAM_MIN_ROWS_RANDOM
-from skae._gaussian import fit_gaussian
+from skae._gaussian import fit_gaussian, fit_gaussians
 
 #: The autoencoder parameters the imputer passes on, as it names them.
 NETWORK = (
@@ -263,7 +263,7 @@ def fit_models(Z: np.ndarray, n_components: int, params: dict, options: dict, w=
     Z_train = Z.copy()
     Z_train.flat[held] = np.nan
     truth = Z.flat[held]
-    fills = {r: fit_gaussian(Z_train, r, w) for r in RIDGES}
+    fills = fit_gaussians(Z_train, RIDGES, w)
     scores = {
         r: _held_out_error(g.fill, Z_train, held, truth, w) for r, g in fills.items()
     }
