@@ -89,16 +89,20 @@ REFIT_MAX_ROWS = 10_000
 #: first 10,000 rows at 10% missing, seed 0, RMSE 0.807 in 1.1 s, against
 #: 0.802 in 6.6 s with the autoencoders' 200 rows, 1e-3 and 20 epochs
 #: (IterativeImputer: 0.880 in 1.5-1.9 s); with 10 iterations L-BFGS
-#: stopped too early (macrodata at 40%: 0.468 against 0.431).
-AUTO_BATCH = 1000
+#: stopped too early (macrodata at 40%: 0.468 against 0.431). Then 500 rows
+#: with ``max_iter="auto"`` (below).
+AUTO_BATCH = 500
 AUTO_PATIENCE = {False: 20, True: 10}
 #: ``max_iter="auto"`` for (L-BFGS, Adam): iterations, epochs. With the
 #: imputer's ``activation="relu"`` and ``learning_rate_init=0.02`` (tanh and
 #: 0.01 before), randhie's first 10,000 rows, seeds 0-2, median RMSE at
-#: 10/20/40% missing: 0.834, 0.868, 0.921 in 20 epochs; 0.824, 0.851, 0.911
-#: run to the held-out patience (26-52 epochs); 0.823, 0.867, 0.937 with
-#: tanh and 0.01 (44-64 epochs, the network not kept at 40%).
-AUTO_MAX_ITER = {False: 500, True: 20}
+#: 10/20/40% missing: 0.832, 0.868, 0.921 in 12 epochs of 500-row batches
+#: (0.29-0.44 s in one process at load 1.6); 0.834, 0.868, 0.921 in 20 of
+#: 1000 rows (0.43-0.60 s); 0.845, 0.881, 0.937 in 10 of 1000 (the network
+#: not kept at 40%); 0.836, 0.874, 0.922 in 8 of 250; 0.824, 0.851, 0.911
+#: run to the held-out patience (26-52 epochs of 1000); 0.823, 0.867, 0.937
+#: with tanh and 0.01 (44-64 epochs of 1000, the network not kept at 40%).
+AUTO_MAX_ITER = {False: 500, True: 12}
 #: Held-out entries are scored on at most this many rows' worth of them per
 #: iteration (a bound on the callback's cost on large tables).
 MAX_SCORED_ROWS = 5000

@@ -410,10 +410,11 @@ keep_empty_features : bool, default={keep_empty_features}
         (and fills with their conditional expectation), in [0, 1].""",
     "max_iter": """max_iter : int or "auto", default="{max_iter}"
         Maximum number of L-BFGS iterations, or of Adam epochs. ``"auto"``:
-        500 for L-BFGS, 20 for Adam.""",
+        500 for L-BFGS, 12 for Adam (a budget that runs out does not warn
+        then).""",
     "batch_size": """batch_size : int or "auto", default="{batch_size}"
-        Rows per Adam step (``solver="adam"``, and ``"auto"`` from 10,000
-        rows on); ``"auto"`` is ``min(1000, n_samples)``.""",
+        Rows per Adam step (``solver="adam"``, and ``"auto"`` from 3,000
+        training rows on); ``"auto"`` is ``min(500, n_samples)``.""",
     "learning_rate_init": """\
 learning_rate_init : float, default={learning_rate_init}
         Adam's step size, finite and positive.""",

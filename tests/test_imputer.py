@@ -194,8 +194,8 @@ def test_integer_weights_are_repeated_rows():
     assert_allclose(a.transform(X), b.transform(X), rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.parametrize("solver, budget", [("adam", 20), ("lbfgs", 500)])
-def test_max_iter_auto_is_twenty_adam_epochs_or_500_lbfgs_iterations(solver, budget):
+@pytest.mark.parametrize("solver, budget", [("adam", 12), ("lbfgs", 500)])
+def test_max_iter_auto_is_12_adam_epochs_or_500_lbfgs_iterations(solver, budget):
     """``max_iter="auto"`` resolves by the solver that trains (Adam's epochs
     cost a pass over the rows each; benchmarks/README.md); an explicit value
     is kept."""
@@ -211,7 +211,7 @@ def test_max_iter_auto_is_twenty_adam_epochs_or_500_lbfgs_iterations(solver, bud
 
 def test_the_auto_budget_running_out_does_not_warn():
     """``max_iter="auto"`` is a budget chosen to run out on large tables
-    (Adam's 20 epochs): no ConvergenceWarning then; an explicit budget that
+    (Adam's 12 epochs): no ConvergenceWarning then; an explicit budget that
     runs out still warns."""
     X, _ = _remove(_low_rank(n=200), 0.2)
     params = dict(hidden_layer_sizes=(8,), solver="adam", random_state=0)
