@@ -12,22 +12,39 @@ observed entries ``o``, its missing entries ``m`` have the conditional mean
 ``mu_m + S_mo S_oo^-1 (x_o - mu_o) = mu_m - P_mm^-1 P_mo (x_o - mu_o)``
 (``P = S^-1``) and covariance ``S_mm - S_mo S_oo^-1 S_om = P_mm^-1``: the
 fill is the limit that IterativeImputer's chained linear regressions
-approach, in one solve per row. Each row takes the smaller of its two
-systems (``|m|`` or ``|o|`` unknowns), and rows with as many holes are
-solved together (one batched solve per hole count and row block), so a fill
-costs ``O(n min(|m|, |o|)^3)``, rather than ``O(n d^3)``.
+approach. Each system is the smaller of two (``|m|`` or ``|o|``
+unknowns), and systems with as many unknowns are solved together (batched).
+A table of few columns (up to ``_CACHE_MAX_FEATURES``) has few hole
+patterns (at most ``2**d``): rows with the same pattern share one solve (its
+regression matrix), and a model remembers each pattern's matrix across its
+fills, so that the minibatches Adam masks afresh (:mod:`skae._imputation`)
+solve almost nothing after the first epoch; a fill costs ``O(u min(|m|,
+|o|)^2 d + n d^2)`` for ``u`` new patterns among ``n`` rows. Wider tables,
+whose patterns rarely repeat, solve one system per row: ``O(n min(|m|,
+|o|)^3)``, rather than ``O(n d^3)``.
 
 Deterministic; pure numpy.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, field
 
 import numpy as np
 
-#: Rows per batched solve (memory ``rows * d * d`` floats at most).
+#: Most floats a batch of per-row fill matrices holds (8 MiB): rows are
+#: filled in blocks of ``_BLOCK_FLOATS // d**2``.
+_BLOCK_FLOATS = 2**20
+#: Rows per batched solve of :func:`_by_rows` (``rows * d * d`` floats).
 _BLOCK_ROWS = 1024
+#: Up to this many features rows are filled per hole pattern, and a model
+#: remembers the fill matrix of every pattern it has filled (at most ``2**d``
+#: of ``d * d`` floats: 25 MiB at 14), so that the many fills of one model
+#: (Adam's minibatches, masked afresh each time) solve each pattern once;
+#: above, patterns rarely repeat and each row solves its own system (on
+#: digits' 61 columns the per-pattern matrices cost 3-7x the row solves).
+_CACHE_MAX_FEATURES = 14
 
 
 @dataclass(frozen=True)
@@ -37,6 +54,8 @@ class Gaussian:
     mean: np.ndarray
     covariance: np.ndarray
     precision: np.ndarray
+    #: hole pattern code -> its fill matrix (few features only); not pickled
+    _maps: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def fill(self, X: np.ndarray) -> np.ndarray:
         """``X`` with each NaN replaced by its expectation given the row's
@@ -44,8 +63,14 @@ class Gaussian:
         out = np.array(X, copy=True)
         missing = np.isnan(out)
         if missing.any():
-            conditional(self, out, missing)
+            conditional(self, out, missing, cache=self._maps)
         return out
+
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k != "_maps"}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state, _maps={})
 
 
 def _gather(A: np.ndarray, rows_idx: np.ndarray, cols_idx: np.ndarray):
@@ -53,11 +78,137 @@ def _gather(A: np.ndarray, rows_idx: np.ndarray, cols_idx: np.ndarray):
     return A[rows_idx[:, :, None], cols_idx[:, None, :]]
 
 
-def conditional(model: Gaussian, X: np.ndarray, missing: np.ndarray, cov=False, w=None):
+def _codes(missing: np.ndarray) -> np.ndarray:
+    """Each row's hole pattern as an integer: bit ``j`` set where column ``j``
+    is missing (at most 62 columns)."""
+    bits = np.left_shift(np.int64(1), np.arange(missing.shape[1], dtype=np.int64))
+    return missing.astype(np.int64) @ bits
+
+
+def _patterns(missing: np.ndarray):
+    """``(patterns, inverse, codes)``: the distinct rows of ``missing``, the
+    index of each row's among them, and their :func:`_codes` (None from 63
+    columns on)."""
+    if missing.shape[1] <= 62:
+        codes, first, inverse = np.unique(
+            _codes(missing), return_index=True, return_inverse=True
+        )
+        return missing[first], inverse.reshape(-1), codes
+    patterns, inverse = np.unique(missing, axis=0, return_inverse=True)
+    return patterns, inverse.reshape(-1), None
+
+
+def _maps(model: Gaussian, patterns: np.ndarray, cov: bool):
+    """``(B, C)`` for each hole pattern (a row of ``patterns``, missing ``m``,
+    observed ``o``): ``B`` (d, d) holds at ``[m, o]`` the regression of the
+    missing entries on the centred observed ones, 0 elsewhere, so that a
+    row's fill is ``mean + B @ x_centred`` (holes at 0); with ``cov``, ``C``
+    (d, d) holds their conditional covariance at ``[m, m]``. Each pattern
+    takes the smaller of its two systems (``|m|`` or ``|o|`` unknowns)."""
+    S, P = model.covariance, model.precision
+    u, d = patterns.shape
+    B = np.zeros((u, d, d))
+    C = np.zeros((u, d, d)) if cov else None
+    counts = patterns.sum(axis=1)
+    for k in np.unique(counts):
+        g = np.flatnonzero(counts == k)
+        if k == 0:
+            continue
+        if k == d:  # nothing observed: the mean, and the whole covariance
+            if cov:
+                C[g] = S
+            continue
+        m = np.nonzero(patterns[g])[1].reshape(g.size, k)
+        o = np.nonzero(~patterns[g])[1].reshape(g.size, d - k)
+        if k <= d - k:  # |m| unknowns: the precision's block
+            P_mm, P_mo = _gather(P, m, m), _gather(P, m, o)
+            if cov:
+                Cg = np.linalg.inv(P_mm)
+                Bg = -(Cg @ P_mo)
+            else:
+                Bg = -np.linalg.solve(P_mm, P_mo)
+        else:  # |o| unknowns: the covariance's block
+            S_mo = _gather(S, m, o)
+            T = np.linalg.solve(_gather(S, o, o), S_mo.transpose(0, 2, 1))
+            Bg = T.transpose(0, 2, 1)
+            if cov:
+                Cg = _gather(S, m, m) - S_mo @ T
+        at = g[:, None, None]
+        B[at, m[:, :, None], o[:, None, :]] = Bg
+        if cov:
+            C[at, m[:, :, None], m[:, None, :]] = Cg
+    return B, C
+
+
+def _cached_maps(model: Gaussian, cache: dict, missing: np.ndarray):
+    """``(B, at)``: every fill matrix :func:`_maps` made for ``model`` so far
+    (held in ``cache``; those of new patterns in ``missing`` solved and
+    added) and the index of each row's among them."""
+    d = missing.shape[1]
+    if not cache:
+        cache["index"] = np.full(2**d, -1, dtype=np.intp)
+        cache["B"] = np.zeros((0, d, d))
+    index = cache["index"]
+    codes = _codes(missing)
+    at = index[codes]
+    new = at < 0
+    if new.any():
+        patterns, _, fresh = _patterns(missing[new])
+        index[fresh] = len(cache["B"]) + np.arange(fresh.size)
+        cache["B"] = np.concatenate([cache["B"], _maps(model, patterns, False)[0]])
+        at = index[codes]
+    return cache["B"], at
+
+
+def conditional(
+    model: Gaussian, X: np.ndarray, missing: np.ndarray, cov=False, w=None, cache=None
+):
     """Fill the ``missing`` entries of ``X`` in place with their conditional
     expectation; with ``cov``, return the sum over rows of their conditional
     covariances (weighted by ``w``, if given), each placed at its missing
-    entries (shape (d, d))."""
+    entries (shape (d, d)). Up to ``_CACHE_MAX_FEATURES`` columns, rows with
+    the same hole pattern share one solve (per call, or across calls through
+    ``cache``, a dict that only this ``model`` may fill,
+    :attr:`Gaussian._maps`); above, where patterns rarely repeat, each row
+    solves its own system (:func:`_by_rows`)."""
+    n, d = X.shape
+    if d > _CACHE_MAX_FEATURES:
+        return _by_rows(model, X, missing, cov, w)
+    mu = model.mean
+    total = np.zeros((d, d)) if cov else None
+    step = max(1, _BLOCK_FLOATS // (d * d))
+    rows = np.flatnonzero(missing.any(axis=1))
+    if rows.size == n:  # every row has a hole (masked rows): blocks are views
+        rows = np.arange(n)
+    for a in range(0, rows.size, step):
+        r = rows[a : a + step]
+        r = slice(a, a + r.size) if rows.size == n else r
+        holes = missing[r]
+        if cache is not None and not cov:
+            B, inverse = _cached_maps(model, cache, holes)
+        else:
+            patterns, inverse, _ = _patterns(holes)
+            B, C = _maps(model, patterns, cov)
+        block = X[r]
+        centred = block - mu
+        centred[holes] = 0.0
+        fill = np.einsum("nij,nj->ni", B[inverse], centred)
+        fill += mu
+        np.copyto(block, fill, where=holes, casting="same_kind")
+        if isinstance(r, np.ndarray):
+            X[r] = block
+        if cov:
+            weight = np.bincount(
+                inverse, None if w is None else w[r], minlength=len(patterns)
+            )
+            total += np.tensordot(weight, C, axes=1)
+    return total
+
+
+def _by_rows(model: Gaussian, X, missing, cov=False, w=None):
+    """:func:`conditional` one system per row: rows with as many holes are
+    solved together (one batched solve per hole count and row block), each
+    the smaller of its two systems, solved for its own right-hand side."""
     w = np.ones(X.shape[0]) if w is None else w
     mu, S, P = model.mean, model.covariance, model.precision
     n, d = X.shape
@@ -121,6 +272,12 @@ def fit_gaussian(
     (relatively, in Frobenius norm). Every column needs an observed entry of
     positive weight; rows without any observed entry are ignored. Starts at
     the moments of the rows with each hole at its column's observed mean."""
+    return fit_gaussians(X, [ridge], sample_weight, max_iter=max_iter, tol=tol)[ridge]
+
+
+def fit_gaussians(X, ridges, sample_weight=None, **kwargs) -> dict:
+    """``{ridge: fit_gaussian(X, ridge, sample_weight, **kwargs)}``, the rows'
+    statistics gathered once for all ridges."""
     X = np.array(X, dtype=np.float64)
     missing = np.isnan(X)
     w = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, float)
@@ -128,22 +285,86 @@ def fit_gaussian(
     X, missing, w = X[keep], missing[keep], w[keep]
     d = X.shape[1]
     observed = ~missing
-    total = w.sum()
     mean = (w @ np.where(observed, X, 0.0)) / np.maximum(w @ observed, 1e-300)
     F = np.where(observed, X - mean, 0.0)
-    cov = (F.T * w) @ F / total
-    lam = ridge * max(float(np.trace(cov)) / d, 1e-12) * np.eye(d)
-    model = _model(mean, cov + lam)
+    cov = (F.T * w) @ F / w.sum()
+    scale = max(float(np.trace(cov)) / d, 1e-12) * np.eye(d)
     if not missing.any():
-        return model
+        return {r: _model(mean, cov + r * scale) for r in ridges}
+    if d <= _CACHE_MAX_FEATURES:
+        step = _PatternStep(X, missing, w)
+    else:
+        step = functools.partial(_row_step, X, missing, w)
+    return {
+        r: _em(step, _model(mean, cov + r * scale), r * scale, **kwargs)
+        for r in ridges
+    }
+
+
+def _em(step, model: Gaussian, lam, max_iter: int = 50, tol: float = 1e-3):
+    """EM from ``model``: ``step(model)`` gives the E-step's statistics."""
     for _ in range(max_iter):
-        Xf = X.copy()
-        spread = conditional(model, Xf, missing, cov=True, w=w)
-        mean = (w @ Xf) / total
-        Xf -= mean
-        new = ((Xf.T * w) @ Xf + spread) / total + lam
+        mean, scatter, spread, total = step(model)
+        new = (scatter + spread) / total + lam
         change = np.linalg.norm(new - model.covariance) / np.linalg.norm(new)
         model = _model(mean, new)
         if change < tol:
             break
     return model
+
+
+def _row_step(X, missing, w, model: Gaussian):
+    """:class:`_PatternStep`'s statistics from the filled rows themselves."""
+    Xf = X.copy()
+    spread = conditional(model, Xf, missing, cov=True, w=w)
+    total = w.sum()
+    mean = (w @ Xf) / total
+    Xf -= mean
+    return mean, (Xf.T * w) @ Xf, spread, total
+
+
+class _PatternStep:
+    """EM's E-step statistics on few columns, from each hole pattern's sums
+    (gathered once) rather than from every filled row: a row ``i`` of
+    pattern ``p`` fills to ``mu + M_p c_i``, where ``c_i`` is its observed
+    entries centred (0 at holes) and ``M_p`` the identity on the observed
+    columns plus the pattern's regression (:func:`_maps`), so the weighted
+    sums over rows follow from ``W_p = sum w``, ``r_p = sum w x0`` and
+    ``R_p = sum w x0 x0^T`` (``x0``: the row, 0 at holes) in ``O(u d^3)`` per
+    iteration, for ``u`` patterns, instead of ``O(n d^2)``."""
+
+    def __init__(self, X, missing, w):
+        patterns, inverse, _ = _patterns(missing)
+        u, d = patterns.shape
+        x0 = np.where(missing, 0.0, X)
+        self.patterns, self.total = patterns, w.sum()
+        self.W = np.bincount(inverse, w, minlength=u)
+        # rows sorted by pattern, every pattern present: sums by reduceat
+        order = np.argsort(inverse, kind="stable")
+        starts = np.searchsorted(inverse[order], np.arange(u))
+        wx = x0[order] * w[order, None]
+        self.r = np.add.reduceat(wx, starts, axis=0)
+        outer = (wx[:, :, None] * x0[order][:, None, :]).reshape(-1, d * d)
+        self.R = np.add.reduceat(outer, starts, axis=0).reshape(u, d, d)
+
+    def __call__(self, model: Gaussian):
+        """``(mean, scatter, spread, total)``: the filled rows' weighted mean,
+        their weighted scatter about it, the sum of their weighted conditional
+        covariances, and the sum of the weights."""
+        B, C = _maps(model, self.patterns, cov=True)
+        seen = ~self.patterns
+        d = seen.shape[1]
+        M = B
+        M[:, np.arange(d), np.arange(d)] += seen
+        a = seen * model.mean  # the centre of each pattern's observed entries
+        W, r = self.W, self.r
+        s = r - W[:, None] * a
+        T = self.R - r[:, :, None] * a[:, None, :] - a[:, :, None] * r[:, None, :]
+        T += W[:, None, None] * (a[:, :, None] * a[:, None, :])
+        shift = np.einsum("pij,pj->i", M, s)
+        # sum_p M_p T_p M_p^T as one product of (d, u d) matrices
+        left = (M @ T).transpose(1, 0, 2).reshape(d, -1)
+        scatter = left @ M.transpose(1, 0, 2).reshape(d, -1).T
+        scatter -= np.outer(shift, shift) / self.total
+        mean = model.mean + shift / self.total
+        return mean, scatter, np.tensordot(W, C, axes=1), self.total

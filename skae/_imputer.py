@@ -167,6 +167,10 @@ class AutoencoderImputer(_BaseImputer):
             StrOptions({"auto"}),
             Interval(Integral, 1, None, closed="left"),
         ],
+        "max_iter": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
     }
 
     def __init__(
@@ -180,16 +184,16 @@ class AutoencoderImputer(_BaseImputer):
         n_corruptions="auto",
         fill_rounds=1,
         hidden_layer_sizes=(32,),
-        activation="tanh",
+        activation="relu",
         alpha=1e-4,
         tied_weights=False,
         init="pca",
         solver="auto",
-        max_iter=500,
+        max_iter="auto",
         tol=1e-4,
         max_fun=15000,
         batch_size="auto",
-        learning_rate_init=0.01,
+        learning_rate_init=0.02,
         early_stopping="auto",
         validation_fraction=0.1,
         n_iter_no_change="auto",
@@ -404,9 +408,13 @@ keep_empty_features : bool, default={keep_empty_features}
     "noise_level": """noise_level : float, default={noise_level}
         Fraction of each training row's entries that masking noise hides
         (and fills with their conditional expectation), in [0, 1].""",
+    "max_iter": """max_iter : int or "auto", default="{max_iter}"
+        Maximum number of L-BFGS iterations, or of Adam epochs. ``"auto"``:
+        500 for L-BFGS, 12 for Adam (a budget that runs out does not warn
+        then).""",
     "batch_size": """batch_size : int or "auto", default="{batch_size}"
-        Rows per Adam step (``solver="adam"``, and ``"auto"`` from 10,000
-        rows on); ``"auto"`` is ``min(1000, n_samples)``.""",
+        Rows per Adam step (``solver="adam"``, and ``"auto"`` from 3,000
+        training rows on); ``"auto"`` is ``min(500, n_samples)``.""",
     "learning_rate_init": """\
 learning_rate_init : float, default={learning_rate_init}
         Adam's step size, finite and positive.""",

@@ -192,3 +192,32 @@ def test_integer_weights_are_repeated_rows():
     assert_allclose(a.mean_, b.mean_)
     assert_allclose(a.gaussian_.covariance, b.gaussian_.covariance, rtol=1e-8)
     assert_allclose(a.transform(X), b.transform(X), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("solver, budget", [("adam", 12), ("lbfgs", 500)])
+def test_max_iter_auto_is_12_adam_epochs_or_500_lbfgs_iterations(solver, budget):
+    """``max_iter="auto"`` resolves by the solver that trains (Adam's epochs
+    cost a pass over the rows each; benchmarks/README.md); an explicit value
+    is kept."""
+    X, _ = _remove(_low_rank(n=200), 0.2)
+    params = dict(hidden_layer_sizes=(8,), early_stopping=False, random_state=0)
+    imp = AutoencoderImputer(solver=solver, **params).fit(X)
+    assert imp.autoencoder_.max_iter == budget
+    imp = AutoencoderImputer(solver=solver, max_iter=7, **params).fit(X)
+    assert imp.autoencoder_.max_iter == 7
+    with pytest.raises(ValueError, match="max_iter"):
+        AutoencoderImputer(max_iter="many").fit(X)
+
+
+def test_the_auto_budget_running_out_does_not_warn():
+    """``max_iter="auto"`` is a budget chosen to run out on large tables
+    (Adam's 12 epochs): no ConvergenceWarning then; an explicit budget that
+    runs out still warns."""
+    X, _ = _remove(_low_rank(n=200), 0.2)
+    params = dict(hidden_layer_sizes=(8,), solver="adam", random_state=0)
+    params.update(n_iter_no_change=50)  # only the budget stops training
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        AutoencoderImputer(tol=0, **params).fit(X)
+        with pytest.warns(ConvergenceWarning):
+            AutoencoderImputer(tol=0, max_iter=2, **params).fit(X)
