@@ -250,7 +250,9 @@ def test_dask_equals_in_memory_with_holes(table):
     with dask.config.set(scheduler="synchronous"):
         X_d = da.from_array(X_nan, chunks=75)
         lazy = _quiet(make(), X_d)
-        ref = _quiet(make(), X_nan)
+        ref = make()
+        ref._draw_holes = False  # dask fills the means (in memory: draws)
+        ref = _quiet(ref, X_nan)
         assert_allclose(lazy.fill_values_, ref.fill_values_, rtol=1e-12)
         for A, B in zip(lazy.coefs_ + lazy.intercepts_, ref.coefs_ + ref.intercepts_):
             assert_allclose(A, B, rtol=1e-6, atol=1e-8)
