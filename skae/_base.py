@@ -317,8 +317,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data. float32 input is trained in float32. Dense input
             may hold missing values (NaN): the loss counts each row's observed
-            entries, rescaled to all features, and missing inputs enter the
-            network as ``fill_values_`` (user guide, "Missing values").
+            entries, rescaled to all features; in memory, each missing input
+            is drawn afresh from its distribution given the row's observed
+            entries (a Gaussian fitted by EM), on a dask array it is
+            ``fill_values_`` (user guide, "Missing values").
         y : Ignored
             Not used, present for API consistency by convention.
         sample_weight : array-like of shape (n_samples,), default=None
