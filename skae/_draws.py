@@ -42,28 +42,51 @@ def draw_missing(model: Gaussian, X: np.ndarray, rng) -> np.ndarray:
     """``X`` with each NaN replaced by a draw from its conditional
     distribution given the row's observed entries under ``model``: mean
     ``mu_m - P_mm^-1 P_mo (x_o - mu_o)``, covariance ``P_mm^-1`` (``P`` the
-    precision); a new array in ``X``'s dtype, the draws from ``rng`` (row
-    groups by hole count, in order)."""
+    precision); a new array in ``X``'s dtype, the draws from ``rng``.
+
+    Rows are taken in order of their hole counts, a block of rows at a time;
+    each row's ``m`` holes are padded to the block's largest count ``K`` with
+    a dummy feature of unit precision and no coupling, so that one batched
+    Cholesky factorisation and two solves of ``K x K`` systems serve the
+    whole block (the padding draws values that are thrown away). ``P_mo
+    (x_o - mu_o)`` is read off ``(x - mu) P`` with the holes at 0."""
     out = np.array(X, dtype=np.float64, copy=True)
     missing = np.isnan(out)
+    counts = missing.sum(axis=1)
+    rows = np.flatnonzero(counts)
+    if rows.size == 0:
+        return out.astype(X.dtype, copy=False)
+    rows = rows[np.argsort(counts[rows], kind="stable")]
     mu, P = model.mean, model.precision
     d = out.shape[1]
-    counts = missing.sum(axis=1)
-    for k in np.unique(counts[counts > 0]):
-        group = np.flatnonzero(counts == k)
-        step = max(1, _BLOCK_BYTES // (8 * k * d))
-        for a in range(0, group.size, step):
-            rows = group[a : a + step]
-            m = np.nonzero(missing[rows])[1].reshape(rows.size, k)
-            o = np.nonzero(~missing[rows])[1].reshape(rows.size, d - k)
-            xo = out[rows[:, None], o] - mu[o]
-            P_mm = P[m[:, :, None], m[:, None, :]]
-            b = np.einsum("nko,no->nk", P[m[:, :, None], o[:, None, :]], xo)
-            L = np.linalg.cholesky(P_mm)  # P_mm = L L^T: covariance L^-T L^-1
-            z = rng.standard_normal((rows.size, k, 1))
-            spread = np.linalg.solve(L.transpose(0, 2, 1), z)[:, :, 0]
-            shift = np.linalg.solve(P_mm, b[:, :, None])[:, :, 0]
-            out[rows[:, None], m] = mu[m] - shift + spread
+    P_ext = np.zeros((d + 1, d + 1))
+    P_ext[:d, :d] = P  # the dummy feature d: no coupling (its 1 added below)
+    mu_ext = np.append(mu, 0.0)
+    start = 0
+    while start < rows.size:
+        K = int(counts[rows[min(start + 255, rows.size - 1)]])
+        step = max(1, min(256, _BLOCK_BYTES // (16 * K * K)))
+        block = rows[start : start + step]
+        start += block.size
+        K = int(counts[block[-1]])  # the largest count of the block
+        hole = missing[block]
+        centred = np.where(hole, 0.0, out[block] - mu)
+        # each row's hole columns first (in column order), then padding
+        m = np.argsort(~hole, axis=1, kind="stable")[:, :K]
+        m[np.arange(K) >= counts[block][:, None]] = d
+        b = np.take_along_axis(np.append(centred @ P, 0 * centred[:, :1], 1), m, 1)
+        P_mm = P_ext[m[:, :, None], m[:, None, :]]
+        P_mm[:, np.arange(K), np.arange(K)] += m == d  # unit precision
+        # P_mm = L L^T, covariance L^-T L^-1: the spread L^-T z is P_mm^-1 L z,
+        # so that one solve with two right-hand sides gives shift and spread
+        L = np.linalg.cholesky(P_mm)
+        z = rng.standard_normal((block.size, K, 1))
+        rhs = np.concatenate([b[:, :, None], L @ z], axis=2)
+        both = np.linalg.solve(P_mm, rhs)
+        values = mu_ext[m] - both[:, :, 0] + both[:, :, 1]
+        wide = np.append(out[block], np.zeros((block.size, 1)), axis=1)
+        np.put_along_axis(wide, m, values, axis=1)
+        out[block] = wide[:, :d]
     return out.astype(X.dtype, copy=False)
 
 

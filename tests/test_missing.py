@@ -223,6 +223,22 @@ def test_draws_follow_the_conditional_distribution():
     assert_allclose(np.cov(values.T), cov, rtol=0.03)  # 40,000 draws: ~1% error
 
 
+def test_draws_without_spread_are_the_expectations(table):
+    """With the spread's normal deviates at 0, the drawn rows (padded by
+    hole count, a block at a time) are the Gaussian's conditional
+    expectations, row by row, whatever each row's holes."""
+    _, X_nan = table
+    X = X_nan.copy()
+    X[:5, :6] = np.nan  # a few rows with many holes, and rows with none
+    model = conditional_draws(X, None, np.random.RandomState(0)).model
+
+    class Zeros:
+        def standard_normal(self, shape):
+            return np.zeros(shape)
+
+    assert_allclose(draw_missing(model, X, Zeros()), model.fill(X), rtol=1e-10)
+
+
 def test_each_copy_draws_the_holes_afresh(table):
     """An L-BFGS pair holds COPIES copies of the rows: observed entries as
     they are, each hole drawn anew in each copy; the target keeps its NaN,
