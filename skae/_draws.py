@@ -47,8 +47,9 @@ def draw_missing(model: Gaussian, X: np.ndarray, rng) -> np.ndarray:
     Rows are taken in order of their hole counts, a block of rows at a time;
     each row's ``m`` holes are padded to the block's largest count ``K`` with
     a dummy feature of unit precision and no coupling, so that one batched
-    Cholesky factorisation and two solves of ``K x K`` systems serve the
-    whole block (the padding draws values that are thrown away). ``P_mo
+    Cholesky factorisation and one solve of ``K x K`` systems (two
+    right-hand sides) serve the whole block (the padding's draws are thrown
+    away). ``P_mo
     (x_o - mu_o)`` is read off ``(x - mu) P`` with the holes at 0."""
     out = np.array(X, dtype=np.float64, copy=True)
     missing = np.isnan(out)
