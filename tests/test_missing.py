@@ -344,18 +344,18 @@ def test_dask_equals_in_memory_with_holes(table):
 def test_fit_with_holes_codes_complete_rows_nearly_as_well(digits_split):
     """Issue 14's target: trained on digits with 20% of the entries missing,
     the codes of complete held-out rows reconstruct them (relative to PCA's
-    error) within 10% of the fit on the complete data. MISSED, closer: the
-    default network with 8 codes, its training holes drawn from their
-    conditional distribution afresh in each of 8 copies (skae._draws):
-    0.468 against 0.391 of PCA's error (1.20x; seeds 1 and 2: 1.14x, 1.26x).
-    With the column means as training fill (``_draw_holes = False``): 0.552
-    (1.41x; seeds 1 and 2: 1.36x, 1.52x). What is left is the masked
-    target: a fixed training fill gives 1.28x-1.41x whatever it is (the
-    means 1.41x, conditional expectations 1.30x, one draw 1.39x, even the
-    true values 1.28x), fills redrawn for each copy 1.14x-1.20x (16 copies:
-    1.19x). Under Adam (drawn per minibatch): 1.14x, the means 1.33x.
-    A linear network
-    meets the target (0.99x with the draws, 1.02x with the means).
+    error) within 10% of the fit on the complete data. MISSED on digits,
+    closer: the default network with 8 codes, its training holes drawn from
+    their conditional distribution afresh in each of 8 copies (skae._draws):
+    0.478 against 0.391 of PCA's error (1.22x; seeds 1 and 2: 1.18x, 1.21x;
+    4 copies: 1.26x, 1.21x, 1.24x). With the column means as training fill
+    (``_draw_holes = False``): 0.552 (1.41x; seeds 1 and 2: 1.36x, 1.52x).
+    What is left is the masked target: a fixed training fill gives
+    1.28x-1.41x whatever it is (the means 1.41x, conditional expectations
+    1.30x, one draw 1.39x, even the true values 1.28x), fills redrawn for
+    each copy 1.14x-1.22x (16 copies: 1.19x). Under Adam (drawn per
+    minibatch): 1.13x, the means 1.33x. Met on a table (the next test). A
+    linear network meets it (0.99x with the draws, 1.02x with the means).
     The bounds are the measurements plus about 5%, so that a regression
     shows."""
     X_tr, X_te, _, _ = digits_split
@@ -372,9 +372,39 @@ def test_fit_with_holes_codes_complete_rows_nearly_as_well(digits_split):
     means = AutoencoderTransformer(k, random_state=0)
     means._draw_holes = False
     means = relative(_quiet(means, X_nan))
-    assert holes <= 1.25 * full, (holes, full)  # measured 1.196
+    assert holes <= 1.28 * full, (holes, full)  # measured 1.222
     assert means >= 1.35 * full, (means, full)  # measured 1.41: the draws help
     linear = dict(hidden_layer_sizes=(), random_state=0)  # meets the target
     full = relative(_quiet(AutoencoderTransformer(k, **linear), X_tr))
     holes = relative(_quiet(AutoencoderTransformer(k, **linear), X_nan))
     assert holes <= 1.05 * full, (holes, full)  # measured 0.995
+
+
+def test_fit_with_holes_codes_complete_rows_of_a_table_within_10_percent():
+    """Issue 14's target on a table, met: breast_cancer (standardized, 75%
+    to train), 4 codes, 20% missing: the codes of complete held-out rows
+    reconstruct them 0.985x as well as the fit on the complete rows
+    (relative to PCA's error; seeds 1 and 2: 0.977x, 1.015x), against 1.129x
+    with the column means as training fill (1.146x, 1.180x). Bounds: the
+    measurements plus about 3%. (wine: 1.03x-1.04x against 1.07x-1.10x;
+    diabetes: 1.01x, 1.01x, 1.20x against 1.04x, 1.04x, 1.27x.)"""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    X = load_breast_cancer().data
+    X_tr, X_te = train_test_split(X, test_size=0.25, random_state=0)
+    scaler = StandardScaler().fit(X_tr)
+    X_tr, X_te = scaler.transform(X_tr), scaler.transform(X_te)
+    X_nan = _holes(X_tr, 0.2, seed=1)
+    pca = PCA(4).fit(X_tr)
+    pca_error = ((X_te - pca.inverse_transform(pca.transform(X_te))) ** 2).sum(1)
+
+    def relative(X, draw=True):
+        est = AutoencoderTransformer(4, random_state=0)
+        est._draw_holes = draw
+        return -_quiet(est, X).score_samples(X_te).mean() / pca_error.mean()
+
+    full = relative(X_tr)
+    assert relative(X_nan) <= 1.02 * full, full  # measured 0.985: met
+    assert relative(X_nan, draw=False) >= 1.10 * full  # measured 1.129: missed
