@@ -24,10 +24,10 @@ The rules, written once here (docs/user_guide.rst, "Missing values"):
   held-out rows of early stopping read each hole's conditional expectation.
   A network trained on mean-filled rows meets no complete row in training
   and fits the fixed fills: its codes of complete rows reconstruct them
-  worse (digits, 8 codes, 20% missing: 1.41x the complete fit's error
-  relative to PCA; with the draws 1.20x, seeds 1-2 1.36x -> 1.14x and
-  1.52x -> 1.26x; tests/test_missing.py). The loss still counts observed
-  entries only. ``_draw_holes = False`` on an estimator fills the means.
+  worse (20% missing, the complete fit's error relative to PCA's times:
+  digits, 8 codes, 1.41x, with the draws 1.22x; breast_cancer, 4 codes,
+  1.13x, with the draws 0.99x; tests/test_missing.py). The loss still
+  counts observed entries only. ``_draw_holes = False`` on an estimator fills the means.
   (:class:`skae.AutoencoderImputer` feeds its network each hole's
   conditional expectation instead, :mod:`skae._imputation`, through the
   ``_noise_fill`` hook, which the draws leave alone.)
