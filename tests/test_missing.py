@@ -220,7 +220,7 @@ def test_draws_follow_the_conditional_distribution():
     se = np.sqrt(np.diag(cov) / len(X))
     expected = model.fill(row[None])[0, [1, 3]]
     assert (np.abs(values.mean(axis=0) - expected) <= 4 * se).all()
-    assert_allclose(np.cov(values.T), cov, rtol=0.03)  # 40,000 draws: ~1% error
+    assert_allclose(np.cov(values.T), cov, rtol=0.03)  # measured: 2.1% at most
 
 
 def test_draws_without_spread_are_the_expectations(table):
@@ -256,7 +256,7 @@ def test_each_copy_draws_the_holes_afresh(table):
         assert_array_equal(c[~mask], X_nan[~mask])
     first, second = copies[0][mask], copies[1][mask]
     assert (first != second).all()
-    assert np.corrcoef(first, second)[0, 1] > 0.3  # both near the expectations
+    assert np.corrcoef(first, second)[0, 1] > 0.6  # measured 0.75: near the means
     assert with_draws(None, draws, lbfgs=False).n_corruptions == 1  # Adam
 
 
