@@ -26,11 +26,11 @@ from sklearn.base import (
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from skae import _dask, _dask_io, _fit
+from skae import _dask, _dask_io, _draws, _fit
 from skae._activations import ACTIVATIONS
 from skae._adam import AdamState
 from skae._memory import ArrayData
-from skae._missing import fill_values, filled
+from skae._missing import fill_values, filled, has_nan
 from skae._network import pack
 from skae._transform import InferenceMixin
 from skae._validation import (
@@ -160,6 +160,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
     #: autoencoder with masking noise, in memory only); None: the column
     #: means ``fill_values_``.
     _noise_fill = None
+    #: Whether ``fit`` in memory draws the training holes (:mod:`skae._draws`);
+    #: False: the column means, as dask and ``partial_fit`` fill them.
+    _draw_holes = True
 
     # ----------------------------------------------------------------- fitting
     def _run(self, X, *, incremental: bool, sample_weight=None):
@@ -171,6 +174,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
         # missing entries enter the network as the fill values (skae._missing);
         # a continued fit keeps those of the fit it continues
         fill = getattr(self, "fill_values_", None) if continuing else None
+        draws = None
         if _dask.is_dask_collection(X):
             names = None
             if continuing:
@@ -187,9 +191,18 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
                 X, names = check_training_data(X, name)
             sample_weight = check_sample_weight(sample_weight, X)
             fill = fill_values(X, sample_weight) if fill is None else fill
-            # a copy: the caller's X is never changed; with a row fill, the
-            # noise fills each corrupted copy (NaN kept until then)
-            X_in = X if self._noise_fill is not None else filled(X, fill)
+            # a fit's holes are drawn afresh for each copy or minibatch
+            # (skae._draws; the held-out rows read expectations); a copy: the
+            # caller's X is never changed; with a row fill, the noise fills
+            # each corrupted copy (NaN kept until then)
+            drawn = self._draw_holes and not incremental and self._noise_fill is None
+            if drawn and has_nan(X):
+                rng = check_random_state(self.random_state)
+                draws = _draws.conditional_draws(X, sample_weight, rng)
+            if self._noise_fill is not None:
+                X_in = X
+            else:
+                X_in = filled(X, fill) if draws is None else draws.expected(X)
             target = None if X_in is X else X
             data = ArrayData(X_in, target, sample_weight=sample_weight)
         n_features = data.target.shape[1]
@@ -197,6 +210,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
         arch, hyper = check_params(params, self._parameter_constraints, n_features)
         if self._noise_fill is not None:
             noise = dataclasses.replace(hyper.noise, fill=self._noise_fill)
+            hyper = dataclasses.replace(hyper, noise=noise)
+        if draws is not None:
+            lbfgs = _fit.resolve(hyper, data.n_rows).solver == "lbfgs"
+            noise = _draws.with_draws(hyper.noise, draws, lbfgs)
             hyper = dataclasses.replace(hyper, noise=noise)
         start, rng = self._start(arch, continuing)
         if incremental:
@@ -300,8 +317,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstim
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data. float32 input is trained in float32. Dense input
             may hold missing values (NaN): the loss counts each row's observed
-            entries, rescaled to all features, and missing inputs enter the
-            network as ``fill_values_`` (user guide, "Missing values").
+            entries, rescaled to all features; in memory, each missing input
+            is drawn afresh from its distribution given the row's observed
+            entries (a Gaussian fitted by EM), on a dask array it is
+            ``fill_values_`` (user guide, "Missing values").
         y : Ignored
             Not used, present for API consistency by convention.
         sample_weight : array-like of shape (n_samples,), default=None

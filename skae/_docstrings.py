@@ -192,10 +192,11 @@ ATTRIBUTES_DOC = """
         names.
     fill_values_ : ndarray of shape (`n_features_in_`,)
         What a missing entry (NaN) of the input is replaced by before it
-        enters the network: the training column means of the observed
-        entries (of the first call, for ``partial_fit``). The loss and the
-        scores count observed entries only; see the user guide, "Missing
-        values".
+        enters the fitted network (and in ``partial_fit`` and a dask
+        ``fit``; a ``fit`` in memory draws its training holes instead): the
+        training column means of the observed entries (of the first call,
+        for ``partial_fit``). The loss and the scores count observed entries
+        only; see the user guide, "Missing values".
 """
 
 

@@ -208,7 +208,7 @@ def _adam_epochs(data, hyper: Hyperparameters):
                 Tb = gather_rows(T, idx, bufs, "target", rows)
                 Xb = Tb if X_in is T else gather_rows(X_in, idx, bufs, "input", rows)
                 if noise is not None:
-                    Xb = noise.pair(Xb, rng, low, high)[0]
+                    Xb = noise.pair(Xb, rng, low, high, Tb)[0]
                 yield Tb.shape[0], (Xb, Tb, None if s is None else s[idx])
 
     return epoch
@@ -274,7 +274,7 @@ def _solve(data, arch, hyper, rng, start, callback, early, name, warn, stream=Fa
     pair = data
     pretrains = hyper.pretrain == "greedy" and arch.code_layer > 1
     needs_pair = not adam or (pretrains and start.theta is None)
-    if hyper.noise is not None and (needs_pair or hyper.noise.fill is not None):
+    if hyper.noise is not None and (needs_pair or hyper.noise.fills):
         pair = data.corrupted(hyper.noise if needs_pair else hyper.noise.plain, rng)
     theta0 = initial_theta(start, pair, arch, hyper, rng)
     check_penalties(theta0, arch, hyper, dtype)

@@ -160,7 +160,8 @@ class ArrayData(TrainingRows):
     def corrupted(self, noise, rng) -> ArrayData:
         """The training pair of a fixed objective: every row corrupted
         ``noise.n_corruptions`` times, by one generator in row order."""
-        X_in = noise.pair(self.X_in, rng)[0]  # the filled input, if NaN
+        # the filled input, if NaN; the target's NaN mark the holes redrawn
+        X_in = noise.pair(self.X_in, rng, target=self.target)[0]
         return ArrayData(X_in, self.target, self.row_blocks, self.sample_weight)
 
     def objective(self, arch, *, alpha, beta, rho):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import scipy.sparse as sp
@@ -144,17 +145,27 @@ def check_pair_size(X, n_corruptions: int) -> None:
         )
 
 
-def corrupt(X, noise: str, level: float, n_corruptions: int, rng, **kwargs):
+def _holes_first(func, holes, X, level, rng, **kwargs):
+    return func(holes(X), level, rng, **kwargs)
+
+
+def corrupt(
+    X, noise: str, level: float, n_corruptions: int, rng, holes=None, **kwargs
+):
     """``(inputs, targets)``: ``n_corruptions`` corrupted copies of ``X``
     stacked by rows (copy after copy), and the clean ``X`` itself, which row
     ``i + r * n_samples`` of the inputs must reproduce as row ``i`` (it is
-    never tiled: :class:`skae._kernel.BlockedObjective` indexes it).
+    never tiled: :class:`skae._kernel.BlockedObjective` indexes it). With
+    ``holes``, each copy's NaN are first replaced by ``holes(X)``'s values
+    (a new fill per copy: :mod:`skae._draws`).
 
     The size of the inputs is checked (:func:`check_pair_size`) before any is
     allocated; each copy is written into the stacked array as it is drawn.
     """
     check_pair_size(X, n_corruptions)
     func = NOISES[noise]
+    if holes is not None:  # each copy's holes drawn afresh, then corrupted
+        func = partial(_holes_first, func, holes)
     if n_corruptions == 1:
         return func(X, level, rng, **kwargs), X
     if sp.issparse(X):
@@ -178,22 +189,37 @@ class NoiseSpec:
     #: masking only: a conditional fill of the masked (NaN) entries, given
     #: the rest of the row (:func:`masking`); None writes 0
     fill: Callable | None = field(default=None, compare=False)
+    #: any kind: a fill of the data's own holes (NaN), drawn afresh for each
+    #: copy before it is corrupted (:mod:`skae._draws`); None: the input
+    #: holds no NaN
+    holes: Callable | None = field(default=None, compare=False)
 
     @property
     def plain(self) -> NoiseSpec:
         """This noise at level 0, once: with a ``fill``, the pair whose
         input holds the filled holes, unmasked (Adam's whole objective reads
         it, as the filled input of the other fits; nothing is drawn)."""
-        return NoiseSpec(self.kind, 0.0, 1, self.fill)
+        return NoiseSpec(self.kind, 0.0, 1, self.fill, self.holes)
+
+    @property
+    def fills(self) -> bool:
+        """Whether this noise fills NaN of its input (``fill`` or ``holes``)."""
+        return self.fill is not None or self.holes is not None
 
     @property
     def active(self) -> bool:
         """Whether the input really changes (a zero level corrupts nothing)."""
         return self.level > 0
 
-    def pair(self, X, rng, low=None, high=None):
-        """``(inputs, targets)`` of :func:`corrupt` for this specification."""
+    def pair(self, X, rng, low=None, high=None, target=None):
+        """``(inputs, targets)`` of :func:`corrupt` for this specification;
+        with ``holes``, the NaN of ``target`` (the rows ``X`` fills, if
+        given) mark the entries it draws."""
         extra = {} if self.fill is None else {"fill": self.fill}
+        if self.holes is not None:
+            extra["holes"] = self.holes
+            if target is not None:
+                X = np.where(np.isnan(target), np.nan, X).astype(X.dtype)
         return corrupt(
             X,
             self.kind,

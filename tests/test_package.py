@@ -67,7 +67,7 @@ LAYERS = [
     {"_network"},
     {"_pca", "_kernel"},
     {"_minibatch"},
-    {"_validation", "_inference", "_memory", "_pretrain", "_adam"},
+    {"_validation", "_inference", "_memory", "_draws", "_pretrain", "_adam"},
     {"_chunks"},
     {"_dask"},
     {"_dask_io"},
