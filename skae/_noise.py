@@ -126,22 +126,31 @@ def _stored_bytes(X) -> int:
     return int(np.asarray(X).nbytes)
 
 
-def check_pair_size(X, n_corruptions: int) -> None:
+def check_pair_size(X, n_corruptions: int, holes: bool = False) -> None:
     """Raise before allocating when the ``n_corruptions`` corrupted copies of
     ``X`` would take more than half the memory available (the other half is
-    left to the data itself and the fit's workspace)."""
+    left to the data itself and the fit's workspace); ``holes``: the copies
+    are those of a fit drawing its training holes (:mod:`skae._draws`)."""
     need = n_corruptions * _stored_bytes(X)
     if need < _CHECK_FROM_BYTES:
         return
     available = available_memory_bytes()
     if available is not None and need > available // 2:
+        size = f"{n_corruptions} copies of {X.shape[0]} x {X.shape[1]} {X.dtype} values"
+        need_mib = f"{need / 2**20:,.0f} MiB"
+        half = f"more than half of the {available / 2**20:,.0f} MiB of memory available"
+        if holes:  # copies the user may not have asked for (skae._draws)
+            raise ValueError(
+                f"Drawing the training holes (NaN) afresh in each of the fit's "
+                f"{size} would need {need_mib}, {half}. Use solver='adam', "
+                "which draws them minibatch by minibatch (or a smaller "
+                "n_corruptions, where that is what asked for copies)."
+            )
         raise ValueError(
-            f"n_corruptions={n_corruptions} would need {need / 2**20:,.0f} MiB "
-            f"for the corrupted training rows ({n_corruptions} copies of "
-            f"{X.shape[0]} x {X.shape[1]} {X.dtype} values), more than half of "
-            f"the {available / 2**20:,.0f} MiB of memory available. Use a "
-            "smaller n_corruptions, or solver='adam', which corrupts each "
-            "minibatch as it goes."
+            f"n_corruptions={n_corruptions} would need {need_mib} for the "
+            f"corrupted training rows ({size}), {half}. Use a smaller "
+            "n_corruptions, or solver='adam', which corrupts each minibatch as "
+            "it goes."
         )
 
 
@@ -162,7 +171,7 @@ def corrupt(
     The size of the inputs is checked (:func:`check_pair_size`) before any is
     allocated; each copy is written into the stacked array as it is drawn.
     """
-    check_pair_size(X, n_corruptions)
+    check_pair_size(X, n_corruptions, holes is not None)
     func = NOISES[noise]
     if holes is not None:  # each copy's holes drawn afresh, then corrupted
         func = partial(_holes_first, func, holes)

@@ -236,6 +236,27 @@ def test_n_corruptions_beyond_memory_is_a_clear_error_before_allocating(
     assert np.isfinite(fitted.fit(X).transform(X)).all()
 
 
+def test_drawn_holes_beyond_memory_name_the_copies_not_a_parameter(monkeypatch):
+    """A plain estimator fitted with L-BFGS on data with holes draws them in
+    8 copies of the rows (skae._draws): when those would not fit in memory,
+    the error says so, instead of naming an n_corruptions the user never
+    set; the estimator stays unfitted and the caller's X unchanged."""
+    import skae._noise
+
+    X = np.random.RandomState(0).normal(size=(1500, 1000))  # 8 copies: 96 MB
+    X[3, 7] = np.nan
+    before = X.copy()
+    monkeypatch.setattr(skae._noise, "available_memory_bytes", lambda: 2**27)
+    kw = dict(solver="lbfgs", early_stopping=False, random_state=0)
+    est = AutoencoderTransformer(2, hidden_layer_sizes=(), **kw)
+    with pytest.raises(ValueError, match=r"training holes \(NaN\) afresh") as err:
+        est.fit(X)
+    assert "n_corruptions=" not in str(err.value)
+    assert "8 copies of" in str(err.value)
+    assert not hasattr(est, "coefs_")
+    np.testing.assert_array_equal(X, before)
+
+
 def test_valid_overcomplete_codes_are_not_rejected(X_small):
     """n_components > n_features is allowed wherever it is meaningful: a
     nonlinear network, or a linear one trained on noise."""
