@@ -389,14 +389,13 @@ def backprop(
             # tied: W_1 is the output's W.T (written first: the decoder runs first)
             gW = ws.gcoefs[0 if layer > n_free else L - 1]
             gW[...] = ws.g_aug[:-1].T if layer > n_free else ws.g_aug[:-1]
-        elif layer > n_free:
-            # tied decoder layer, weights W_i.T with i = L + 1 - layer: the
-            # gradient for W_i is the transpose, written first (decoder runs first)
-            np.dot(ws.ones, D, out=ws.gintercepts[layer - 1])
-            np.matmul(D.T, A_prev, out=ws.gcoefs[L - layer])
         else:
             np.dot(ws.ones, D, out=ws.gintercepts[layer - 1])
-            if arch.tied:  # encoder layer: add to what its decoder twin wrote
+            if layer > n_free:
+                # tied decoder layer, weights W_i.T with i = L + 1 - layer: the
+                # gradient for W_i is the transpose, written first (decoder first)
+                np.matmul(D.T, A_prev, out=ws.gcoefs[L - layer])
+            elif arch.tied:  # encoder layer: add to what its decoder twin wrote
                 ws.gcoefs[layer - 1] += _matmul(A_prev.T, D, None)
             else:
                 _matmul(A_prev.T, D, ws.gcoefs[layer - 1])
