@@ -51,11 +51,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import gen_batches
 
 from skae._adam import AVERAGE, AdamState, minimize_adam
 from skae._means import safe_mean
-from skae._minibatch import BatchGradient, gather_rows
+from skae._minibatch import BatchGradient, adam_epochs
 from skae._network import (
     _EPS,
     Architecture,
@@ -190,30 +189,6 @@ def check_penalties(theta0, arch: Architecture, hyper: Hyperparameters, dtype):
         )
 
 
-def _adam_epochs(data, hyper: Hyperparameters):
-    """``epoch(rng)`` of :func:`skae._adam.minimize_adam` (module docstring):
-    batches ``(X_in, target, sample_weight)``."""
-    rows = hyper.batch_rows(data.n_rows)
-    noise = hyper.noise
-    low = high = None
-    if noise is not None and noise.kind == "salt_and_pepper":
-        low, high = data.column_range()
-
-    def epoch(rng):
-        bufs = {}  # dense rows are gathered into them: a batch lives until the next
-        for X_in, T, s in data.blocks():
-            perm = rng.permutation(T.shape[0])
-            for batch in gen_batches(T.shape[0], rows):
-                idx = perm[batch]
-                Tb = gather_rows(T, idx, bufs, "target", rows)
-                Xb = Tb if X_in is T else gather_rows(X_in, idx, bufs, "input", rows)
-                if noise is not None:
-                    Xb = noise.pair(Xb, rng, low, high, Tb)[0]
-                yield Tb.shape[0], (Xb, Tb, None if s is None else s[idx])
-
-    return epoch
-
-
 def batch_objective(arch, hyper: Hyperparameters, dtype, mean_weight: float = 1.0):
     """``batch_fun(theta, (X_in, target))``: the objective on one minibatch
     (:meth:`skae._minibatch.BatchGradient.evaluate`: workspaces per batch height
@@ -295,7 +270,7 @@ def _solve(data, arch, hyper, rng, start, callback, early, name, warn, stream=Fa
         state = start.adam or AdamState.fresh(arch.n_params, rng, dtype)
         result, adam_state = minimize_adam(
             batch_objective(arch, hyper, dtype, data.weight_mean()),
-            _adam_epochs(data, hyper),
+            adam_epochs(data, hyper),
             theta0.astype(dtype, copy=False),  # Adam runs in the data's dtype
             state,
             learning_rate=hyper.learning_rate_init,

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.utils import gen_batches
 
 from skae._kernel import BlasOneThread, _as_rows, _row_parts
 from skae._network import (
@@ -217,3 +218,45 @@ def gather_rows(A, idx, bufs: dict, key: str, rows: int):
     out = buf[: len(idx)]
     np.take(A, idx, axis=0, out=out)
     return out
+
+
+#: The most entries (rows x columns) a run of minibatches corrupts in one
+#: call (:func:`adam_epochs`): 2 MiB of float64.
+RUN_FLOATS = 2**18
+
+
+def adam_epochs(data, hyper):
+    """``epoch(rng)`` of :func:`skae._adam.minimize_adam`: batches
+    ``(X_in, target, sample_weight)`` of ``hyper.batch_rows`` rows of each
+    of ``data``'s blocks, in a fresh permutation. The noise corrupts a run
+    of consecutive batches (up to :data:`RUN_FLOATS` entries) in one call,
+    not batch by batch: the same distribution, and a conditional fill of
+    masked entries (:mod:`skae._imputation`) solves once per run; with
+    ``n_corruptions > 1`` (each batch its copies) a run is one batch."""
+    rows = hyper.batch_rows(data.n_rows)
+    noise = hyper.noise
+    low = high = None
+    if noise is not None and noise.kind == "salt_and_pepper":
+        low, high = data.column_range()
+
+    def epoch(rng):
+        bufs = {}  # dense rows are gathered into them: a run lives until the next
+        for X_in, T, s in data.blocks():
+            per_run = rows
+            if noise is not None and noise.n_corruptions == 1:
+                per_run *= max(1, RUN_FLOATS // (rows * max(1, T.shape[1])))
+            perm = rng.permutation(T.shape[0])
+            for run in gen_batches(T.shape[0], per_run):
+                idx = perm[run]
+                Tr = gather_rows(T, idx, bufs, "target", per_run)
+                Xr = Tr if X_in is T else gather_rows(X_in, idx, bufs, "input", per_run)
+                if noise is not None:
+                    Xr = noise.pair(Xr, rng, low, high, Tr)[0]
+                if per_run == rows:  # one batch (its input perhaps in copies)
+                    yield len(idx), (Xr, Tr, None if s is None else s[idx])
+                    continue
+                for b in gen_batches(len(idx), rows):
+                    sb = None if s is None else s[idx[b]]
+                    yield b.stop - b.start, (Xr[b], Tr[b], sb)
+
+    return epoch

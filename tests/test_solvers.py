@@ -525,3 +525,43 @@ def test_verbose_0_is_silent(digits, capsys):
     with pytest.warns(Warning):
         _small(max_iter=5).fit(X)
     assert capsys.readouterr().out == ""
+
+
+def test_adam_epochs_corrupt_runs_of_batches_in_one_call():
+    """An epoch yields every row once, in batches of ``batch_rows``; masking
+    corrupts whole runs of batches at once (a conditional fill solves once
+    per run, not once per batch), each row with exactly its share masked;
+    with copies per batch (``n_corruptions > 1``) a run is one batch."""
+    from types import SimpleNamespace
+
+    from skae._memory import ArrayData
+    from skae._minibatch import RUN_FLOATS, adam_epochs
+    from skae._noise import NoiseSpec
+
+    n, d, rows = 1000, 10, 64
+    X = np.arange(n * d, dtype=float).reshape(n, d) + 1.0
+    calls = []
+
+    def fill(Z):  # counts the calls, and marks the masked entries
+        calls.append(Z.shape[0])
+        return np.where(np.isnan(Z), -1.0, Z)
+
+    for copies in (1, 3):
+        calls.clear()
+        noise = NoiseSpec("masking", 0.3, copies, fill)
+        hyper = SimpleNamespace(batch_rows=lambda m: rows, noise=noise)
+        epoch = adam_epochs(ArrayData(X), hyper)
+        seen = []
+        for size, (X_in, T, s) in epoch(np.random.RandomState(0)):
+            assert s is None and size == T.shape[0] <= rows
+            assert X_in.shape == (copies * size, d)
+            masked = (X_in == -1.0).reshape(copies, size, d).sum(axis=2)
+            assert (masked == 3).all()
+            kept = X_in.reshape(copies, size, d) != -1.0
+            assert (X_in.reshape(copies, size, d) == T)[kept].all()
+            seen.append(T[:, 0].copy())
+        assert np.sort(np.concatenate(seen)).tolist() == X[:, 0].tolist()
+        if copies == 1:  # one run: 1000 rows (10,000 entries), one call
+            assert n * d <= RUN_FLOATS and calls == [n]
+        else:  # each batch's copies, one call each
+            assert len(calls) == copies * -(-n // rows) and max(calls) == rows
