@@ -98,28 +98,42 @@ def _patterns(missing: np.ndarray):
     return patterns, inverse.reshape(-1), None
 
 
-def _maps(model: Gaussian, patterns: np.ndarray, cov: bool):
+def _layout(patterns: np.ndarray) -> list:
+    """How :func:`_maps` reads and writes each group of hole patterns with
+    ``k`` holes (``0 < k < d``): ``(k, m, o, at_mo, at_mm)``: the missing
+    and observed columns ``m`` (g, k) and ``o`` (g, d - k) of the group's
+    ``g`` patterns, and the flat indices of blocks ``[m, o]`` and
+    ``[m, m]`` in a (u, d, d) array; depends on the patterns only, so EM
+    makes it once (:class:`_PatternStep`)."""
+    u, d = patterns.shape
+    counts = patterns.sum(axis=1)
+    groups = []
+    for k in np.unique(counts):
+        if k == 0 or k == d:
+            continue
+        g = np.flatnonzero(counts == k)
+        m = np.nonzero(patterns[g])[1].reshape(g.size, k)
+        o = np.nonzero(~patterns[g])[1].reshape(g.size, d - k)
+        base = (g * d * d)[:, None, None] + m[:, :, None] * d
+        groups.append((k, m, o, base + o[:, None, :], base + m[:, None, :]))
+    return groups
+
+
+def _maps(model: Gaussian, patterns: np.ndarray, cov: bool, layout=None):
     """``(B, C)`` for each hole pattern (a row of ``patterns``, missing ``m``,
     observed ``o``): ``B`` (d, d) holds at ``[m, o]`` the regression of the
     missing entries on the centred observed ones, 0 elsewhere, so that a
     row's fill is ``mean + B @ x_centred`` (holes at 0); with ``cov``, ``C``
     (d, d) holds their conditional covariance at ``[m, m]``. Each pattern
-    takes the smaller of its two systems (``|m|`` or ``|o|`` unknowns)."""
+    takes the smaller of its two systems (``|m|`` or ``|o|`` unknowns).
+    ``layout``: :func:`_layout` of ``patterns``, if already made."""
     S, P = model.covariance, model.precision
     u, d = patterns.shape
     B = np.zeros((u, d, d))
     C = np.zeros((u, d, d)) if cov else None
-    counts = patterns.sum(axis=1)
-    for k in np.unique(counts):
-        g = np.flatnonzero(counts == k)
-        if k == 0:
-            continue
-        if k == d:  # nothing observed: the mean, and the whole covariance
-            if cov:
-                C[g] = S
-            continue
-        m = np.nonzero(patterns[g])[1].reshape(g.size, k)
-        o = np.nonzero(~patterns[g])[1].reshape(g.size, d - k)
+    if cov:  # nothing observed: the mean, and the whole covariance
+        C[patterns.all(axis=1)] = S
+    for k, m, o, at_mo, at_mm in _layout(patterns) if layout is None else layout:
         if k <= d - k:  # |m| unknowns: the precision's block
             P_mm, P_mo = _gather(P, m, m), _gather(P, m, o)
             if cov:
@@ -133,10 +147,9 @@ def _maps(model: Gaussian, patterns: np.ndarray, cov: bool):
             Bg = T.transpose(0, 2, 1)
             if cov:
                 Cg = _gather(S, m, m) - S_mo @ T
-        at = g[:, None, None]
-        B[at, m[:, :, None], o[:, None, :]] = Bg
+        B.flat[at_mo] = Bg
         if cov:
-            C[at, m[:, :, None], m[:, None, :]] = Cg
+            C.flat[at_mm] = Cg
     return B, C
 
 
@@ -297,8 +310,7 @@ def fit_gaussians(X, ridges, sample_weight=None, **kwargs) -> dict:
     else:
         step = functools.partial(_row_step, X, missing, w)
     return {
-        r: _em(step, _model(mean, cov + r * scale), r * scale, **kwargs)
-        for r in ridges
+        r: _em(step, _model(mean, cov + r * scale), r * scale, **kwargs) for r in ridges
     }
 
 
@@ -339,6 +351,7 @@ class _PatternStep:
         u, d = patterns.shape
         x0 = np.where(missing, 0.0, X)
         self.patterns, self.total = patterns, w.sum()
+        self.layout = _layout(patterns)
         self.W = np.bincount(inverse, w, minlength=u)
         # rows sorted by pattern, every pattern present: sums by reduceat
         order = np.argsort(inverse, kind="stable")
@@ -352,20 +365,24 @@ class _PatternStep:
         """``(mean, scatter, spread, total)``: the filled rows' weighted mean,
         their weighted scatter about it, the sum of their weighted conditional
         covariances, and the sum of the weights."""
-        B, C = _maps(model, self.patterns, cov=True)
+        B, C = _maps(model, self.patterns, True, self.layout)
         seen = ~self.patterns
         d = seen.shape[1]
         M = B
         M[:, np.arange(d), np.arange(d)] += seen
         a = seen * model.mean  # the centre of each pattern's observed entries
-        W, r = self.W, self.r
-        s = r - W[:, None] * a
-        T = self.R - r[:, :, None] * a[:, None, :] - a[:, :, None] * r[:, None, :]
-        T += W[:, None, None] * (a[:, :, None] * a[:, None, :])
-        shift = np.einsum("pij,pj->i", M, s)
-        # sum_p M_p T_p M_p^T as one product of (d, u d) matrices
-        left = (M @ T).transpose(1, 0, 2).reshape(d, -1)
+        W = self.W
+        # sum_p M_p (x0 - a_p)(x0 - a_p)^T M_p^T summed over rows, from
+        # y_p = M_p r_p and z_p = M_p a_p: sum_p M_p R_p M_p^T (one product
+        # of (d, u d) matrices) - Y^T Z - Z^T Y + Z^T diag(W) Z
+        Y = np.einsum("pij,pj->pi", M, self.r)
+        Z = np.einsum("pij,pj->pi", M, a)
+        left = (M @ self.R).transpose(1, 0, 2).reshape(d, -1)
         scatter = left @ M.transpose(1, 0, 2).reshape(d, -1).T
+        cross = Y.T @ Z
+        scatter -= cross + cross.T
+        scatter += (Z.T * W) @ Z
+        shift = Y.sum(axis=0) - W @ Z
         scatter -= np.outer(shift, shift) / self.total
         mean = model.mean + shift / self.total
         return mean, scatter, np.tensordot(W, C, axes=1), self.total

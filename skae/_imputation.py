@@ -172,9 +172,15 @@ def _held_out_error(fill, Z_train, held, truth, w=None) -> float:
 
 class _Imputation:
     """The callback that scores the held-out entries after each iteration
-    and stops training once they stop improving."""
+    and stops training once they stop improving, or at iteration ``last``
+    (an automatic budget's end, reached silently either way): the held-out
+    entries choose the iterate, so the fit's own closing comparison of its
+    end with its start on the whole objective (two evaluations of every row,
+    :func:`skae._fit._solve`) is not made."""
 
-    def __init__(self, Z_train, held, truth, fill, n_iter_no_change, tol, w=None):
+    def __init__(
+        self, Z_train, held, truth, fill, n_iter_no_change, tol, w=None, last=None
+    ):
         rows = np.unique(held // Z_train.shape[1])
         self.rows = rows[:MAX_SCORED_ROWS]
         keep = np.isin(held // Z_train.shape[1], self.rows)
@@ -183,7 +189,7 @@ class _Imputation:
         self.at = (local, held[keep] % Z_train.shape[1])
         self.truth = truth[keep]
         self.w = None if w is None else w[held[keep] // Z_train.shape[1]]
-        self.patience, self.tol = n_iter_no_change, tol
+        self.patience, self.tol, self.last = n_iter_no_change, tol, last
         self.errors = []
         self._mark = (np.inf, 0)  # the last error that improved by tol, when
 
@@ -198,7 +204,8 @@ class _Imputation:
             }
         if error < self._mark[0] * (1 - self.tol):
             self._mark = (error, len(self.errors))
-        return len(self.errors) - self._mark[1] >= self.patience
+        done = len(self.errors) == self.last
+        return done or len(self.errors) - self._mark[1] >= self.patience
 
     @property
     def best_iteration(self) -> int:
@@ -272,7 +279,10 @@ def fit_models(Z: np.ndarray, n_components: int, params: dict, options: dict, w=
         r: _held_out_error(g.fill, Z_train, held, truth, w) for r, g in fills.items()
     }
     q = min(scores, key=scores.get)
-    scorer = _Imputation(Z_train, held, truth, fills[q].fill, patience, base["tol"], w)
+    last = base["max_iter"] if budget == "auto" else None
+    scorer = _Imputation(
+        Z_train, held, truth, fills[q].fill, patience, base["tol"], w, last
+    )
     probe = dict(base, callback=scorer)
     model = _fit(_network(n_components, probe, fills[q]), Z_train, w, budget == "auto")
     report = {"gaussian": scores, "network": min(scorer.errors)}
