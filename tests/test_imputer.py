@@ -221,3 +221,31 @@ def test_the_auto_budget_running_out_does_not_warn():
         AutoencoderImputer(tol=0, **params).fit(X)
         with pytest.warns(ConvergenceWarning):
             AutoencoderImputer(tol=0, max_iter=2, **params).fit(X)
+
+
+def test_the_held_out_scorer_ends_an_automatic_budget_itself(monkeypatch):
+    """With ``max_iter="auto"`` the held-out scorer stops the run at the
+    budget's last epoch (the held-out entries choose the iterate): the fit
+    skips its closing whole-objective comparison of the end with the start;
+    with an explicit ``max_iter`` the run ends by its budget, as any fit."""
+    import skae._fit
+
+    X, _ = _remove(_low_rank(n=200), 0.2)
+    params = dict(hidden_layer_sizes=(8,), solver="adam", random_state=0)
+    params.update(n_iter_no_change=50, tol=0)  # only the budget stops training
+    stops = []
+    minimize_adam = skae._fit.minimize_adam
+
+    def spy(*args, **kwargs):
+        result, state = minimize_adam(*args, **kwargs)
+        stops.append((result.n_iter, result.stopped_by))
+        return result, state
+
+    monkeypatch.setattr(skae._fit, "minimize_adam", spy)
+    AutoencoderImputer(**params).fit(X)
+    assert stops[0] == (12, "callback")  # the probe: 12 epochs, then its end
+    stops.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        AutoencoderImputer(max_iter=3, **params).fit(X)
+    assert stops[0] == (3, None)
