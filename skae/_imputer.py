@@ -193,7 +193,7 @@ class AutoencoderImputer(_BaseImputer):
         tol=1e-4,
         max_fun=15000,
         batch_size="auto",
-        learning_rate_init=0.02,
+        learning_rate_init=0.03,
         early_stopping="auto",
         validation_fraction=0.1,
         n_iter_no_change="auto",
@@ -410,7 +410,7 @@ keep_empty_features : bool, default={keep_empty_features}
         (and fills with their conditional expectation), in [0, 1].""",
     "max_iter": """max_iter : int or "auto", default="{max_iter}"
         Maximum number of L-BFGS iterations, or of Adam epochs. ``"auto"``:
-        500 for L-BFGS, 12 for Adam (a budget that runs out does not warn
+        500 for L-BFGS, 10 for Adam (a budget that runs out does not warn
         then).""",
     "batch_size": """batch_size : int or "auto", default="{batch_size}"
         Rows per Adam step (``solver="adam"``, and ``"auto"`` from 3,000

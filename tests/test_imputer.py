@@ -194,8 +194,8 @@ def test_integer_weights_are_repeated_rows():
     assert_allclose(a.transform(X), b.transform(X), rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.parametrize("solver, budget", [("adam", 12), ("lbfgs", 500)])
-def test_max_iter_auto_is_12_adam_epochs_or_500_lbfgs_iterations(solver, budget):
+@pytest.mark.parametrize("solver, budget", [("adam", 10), ("lbfgs", 500)])
+def test_max_iter_auto_is_10_adam_epochs_or_500_lbfgs_iterations(solver, budget):
     """``max_iter="auto"`` resolves by the solver that trains (Adam's epochs
     cost a pass over the rows each; benchmarks/README.md); an explicit value
     is kept."""
@@ -211,7 +211,7 @@ def test_max_iter_auto_is_12_adam_epochs_or_500_lbfgs_iterations(solver, budget)
 
 def test_the_auto_budget_running_out_does_not_warn():
     """``max_iter="auto"`` is a budget chosen to run out on large tables
-    (Adam's 12 epochs): no ConvergenceWarning then; an explicit budget that
+    (Adam's 10 epochs): no ConvergenceWarning then; an explicit budget that
     runs out still warns."""
     X, _ = _remove(_low_rank(n=200), 0.2)
     params = dict(hidden_layer_sizes=(8,), solver="adam", random_state=0)
@@ -243,7 +243,7 @@ def test_the_held_out_scorer_ends_an_automatic_budget_itself(monkeypatch):
 
     monkeypatch.setattr(skae._fit, "minimize_adam", spy)
     AutoencoderImputer(**params).fit(X)
-    assert stops[0] == (12, "callback")  # the probe: 12 epochs, then its end
+    assert stops[0] == (10, "callback")  # the probe: 10 epochs, then its end
     stops.clear()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
