@@ -15,8 +15,11 @@ Two measurements (issue 12):
   128, reshuffled): skae's :class:`~skae._minibatch.BatchGradient` and
   :func:`~skae._adam.adam_step`, parameters and moments in float32 as the fit
   runs them (``skae_f64``: in float64, as before; ``skae_blas``: no row
-  split, BLAS's own threads inside the batch products; ``--adam-contenders``),
-  against a torch Adam epoch.
+  split, BLAS's own threads inside the batch products; ``skae_fit``: the
+  estimator's own Adam fit, ``AutoencoderTransformer(solver="adam",
+  init="random", alpha=0, early_stopping=False)``, timed between its
+  callback's calls after a first epoch, the BLAS guard's decisions recorded;
+  ``--adam-contenders``), against a torch Adam epoch.
 
 Every (contender, shape, dtype, threads) runs in its own interpreter, twice
 by default (``--rounds``); each reports min / median / max over its repeats,
@@ -232,6 +235,8 @@ def adam_case(contender, threads, n_samples=50000, n_features=256, passes=3):
                     _torch_loss(params, arch.activations, xb).backward()
                     opt.step()
 
+        elif contender == "skae_fit":
+            times, history = _fit_passes(X, threads, batch, passes)
         else:
             from skae._adam import AdamState, adam_step
             from skae._minibatch import BatchGradient
@@ -258,17 +263,71 @@ def adam_case(contender, threads, n_samples=50000, n_features=256, passes=3):
                     _, grad = f(theta, perm[start : start + batch])
                     adam_step(theta, grad, state, 1e-3, buf, pool=f.pool)
 
-        times = _timed(one_pass, passes, warmup=1, budget=60.0)
+        if contender != "skae_fit":
+            times = _timed(one_pass, passes, warmup=1, budget=60.0)
+            history = None
         kernels = _kernels()
     return {
         "contender": contender,
         "threads": threads,
         "s_per_pass": {k: v / 1e3 for k, v in _spread(times).items()},
         "n_repeats": len(times),
+        "guard_history": history,
         "blas_kernels": kernels,
         "loadavg_before": load_before,
         "loadavg_after": _loadavg(),
     }
+
+
+def _fit_passes(X, threads, batch, passes):
+    """``(seconds per pass, guard history)`` of the estimator's own Adam fit (its
+    epochs, BatchGradient, minimize_adam and the BLAS guard,
+    :mod:`skae._guard`) on the benchmark network (``init="random"``: no PCA
+    skip path, as torch's; ``alpha=0``, no held-out rows): the times between
+    the callback's calls after the first epoch (the warm-up), and the
+    decisions of the fit's guard."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from threadpoolctl import threadpool_limits
+
+    import skae._guard
+    from skae import AutoencoderTransformer
+
+    guards, Guard = [], skae._guard.ThreadGuard
+
+    class Recorded(Guard):
+        def __init__(self, *args, **kw):
+            super().__init__(*args, **kw)
+            guards.append(self)
+
+    stamps = []
+
+    def callback(iteration, loss, est):
+        stamps.append(time.perf_counter())
+        return False
+
+    est = AutoencoderTransformer(
+        32,
+        hidden_layer_sizes=(256,),
+        solver="adam",
+        batch_size=batch,
+        max_iter=passes + 1,
+        early_stopping=False,
+        alpha=0.0,
+        init="random",
+        random_state=0,
+        callback=callback,
+    )
+    skae._guard.ThreadGuard = Recorded
+    try:
+        with threadpool_limits(threads), warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X)
+    finally:
+        skae._guard.ThreadGuard = Guard
+    times = [b - a for a, b in zip(stamps[:-1], stamps[1:])]
+    return times, guards[0].history if guards else None
 
 
 def run_eval(shapes, dtypes, threads, contenders, rounds, repeats, raw=None, save=None):
@@ -436,7 +495,8 @@ def main(argv=None):
     parser.add_argument(
         "--adam-contenders",
         default="skae,torch",
-        help="skae (Adam in the data's dtype, as the fit runs it), skae_f64 "
+        help="skae_fit (the estimator's own Adam fit, BLAS's threads chosen "
+        "by timing), skae (Adam in the data's dtype, as the fit runs it), skae_f64 "
         "(parameters and moments in float64, as before), skae_blas (no row "
         "split: BLAS's own threads in the batch products), torch",
     )

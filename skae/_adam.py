@@ -40,11 +40,12 @@ data-rich tables, that damping slows it: randhie at 3,000 rows goes from
 randhie at 5,000 and 10,000 rows goes from 0.072x and 0.049x to 0.068x and
 0.041x (medians of 3 seeds); patches 0.901x.
 
-The minibatches run with BLAS held at one thread
-(:class:`skae._kernel.BlasOneThread`, process-wide, restored when the run
-ends): a minibatch's products are too small for BLAS's own threads, which on
-a loaded machine spin-wait (one 50,000 x 256 epoch, batch 128: 86 s with
-OpenBLAS's 2 threads against 1.5 s at one).
+The minibatches run with BLAS held at one thread, process-wide and restored
+when the run ends, except for the steps where timing both ways finds BLAS's
+own threads faster (:class:`skae._guard.BlasSteps`): on a quiet machine they
+speed up a minibatch's products by about 20%, but on a loaded one they
+spin-wait (one 50,000 x 256 epoch, batch 128: 86 s with OpenBLAS's 2 threads
+against 1.5 s at one). A step's result does not depend on the way it ran.
 Stopping follows ``MLPRegressor(solver="adam")``: with early stopping, when
 the held-out loss has not improved by ``tol`` (relatively) for
 ``n_iter_no_change`` epochs, keeping the best parameters; without, when the
@@ -65,7 +66,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from skae._kernel import BlasOneThread
+from skae._guard import BlasSteps
 from skae._optimize import (
     EarlyStopping,
     Monitor,
@@ -229,10 +230,11 @@ def minimize_adam(
     message, converged, steps = f"{max_iter} epochs run", False, 0
     mean = None if average is None else theta.copy()  # of the iterates so far
     try:
-        with BlasOneThread():  # the minibatches' products (module docstring)
+        with BlasSteps() as blas:  # the minibatches' products (module docstring)
             for _ in range(max_iter):
                 total, weight = 0.0, 0.0
                 for w, batch in epoch(work.rng):
+                    blas.tick()
                     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                         loss, grad = batch_fun(theta, batch)
                         finite = np.isfinite(loss) and np.isfinite(grad).all()
@@ -242,6 +244,7 @@ def minimize_adam(
                             raise not_finite_at_start(name, loss)
                         raise diverged(name, len(monitor.loss_curve) + 1, remedy)
                     adam_step(theta, grad, work, learning_rate, buf)
+                    blas.done()
                     if mean is not None:  # mean += (theta - mean) * rate
                         rate = (1.0 - average) / (1.0 - average**steps)
                         np.subtract(theta, mean, out=buf)

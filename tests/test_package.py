@@ -66,7 +66,7 @@ LAYERS = [
     },
     {"_network"},
     {"_pca", "_kernel"},
-    {"_minibatch"},
+    {"_minibatch", "_guard"},
     {"_validation", "_inference", "_memory", "_draws", "_pretrain", "_adam"},
     {"_chunks"},
     {"_dask"},
