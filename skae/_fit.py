@@ -254,8 +254,9 @@ def _solve(data, arch, hyper, rng, start, callback, early, name, warn, stream=Fa
     theta0 = initial_theta(start, pair, arch, hyper, rng)
     check_penalties(theta0, arch, hyper, dtype)
     penalties = hyper.penalties
-    if early is not None:
-        early.seed(theta0, float(pair.objective(arch, **penalties)(theta0)[0]))
+    if early is not None:  # an overflow here is the solver's error to report
+        with np.errstate(over="ignore", invalid="ignore"):
+            early.seed(theta0, float(pair.objective(arch, **penalties)(theta0)[0]))
     common = dict(
         tol=hyper.tol,
         max_iter=hyper.max_iter,

@@ -26,11 +26,17 @@ def gaussian(X, level: float, rng, **_) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):
         noise *= level
         noise += X
-    if not np.isfinite(noise).all():
+        # a row's squared error overflows where the clean row's does not:
+        # the noise's doing (large clean rows are the solver's to report)
+        big = [
+            np.square(np.abs(A).max()) * A.shape[1] if A.size else 0.0
+            for A in (noise, X)
+        ]
+    if not np.isfinite(noise).all() or (np.isfinite(big[1]) > np.isfinite(big[0])):
         raise ValueError(
             f"noise_level={level} is too large for {X.dtype} data: the "
-            "corrupted input overflows. Use a smaller noise_level, scale the "
-            "input, or pass float64 data."
+            "corrupted input (or its squared error) overflows. Use a smaller "
+            "noise_level, scale the input, or pass float64 data."
         )
     return noise
 
@@ -158,9 +164,7 @@ def _holes_first(func, holes, X, level, rng, **kwargs):
     return func(holes(X), level, rng, **kwargs)
 
 
-def corrupt(
-    X, noise: str, level: float, n_corruptions: int, rng, holes=None, **kwargs
-):
+def corrupt(X, noise: str, level: float, n_corruptions: int, rng, holes=None, **kwargs):
     """``(inputs, targets)``: ``n_corruptions`` corrupted copies of ``X``
     stacked by rows (copy after copy), and the clean ``X`` itself, which row
     ``i + r * n_samples`` of the inputs must reproduce as row ``i`` (it is

@@ -259,6 +259,12 @@ def test_fuzz_autoencoder(X, est):
     X=_BIG64,
     est=DenoisingAutoencoder(noise="salt_and_pepper", noise_level=0.5, max_iter=5),
 )
+@example(  # noise whose squared errors overflow: noise_level's error, not a warning
+    X=np.random.RandomState(0).standard_normal((6, 1)),
+    est=DenoisingAutoencoder(
+        1, hidden_layer_sizes=(), activation="identity", noise_level=1e300, max_iter=1
+    ),
+)
 def test_fuzz_denoising(X, est):
     check_fit_or_clear_error(est, X)
 
