@@ -169,16 +169,26 @@ RIDGES = (0.001, 0.01, 0.1, 0.3)
 DEFAULT_RIDGE = 0.01
 
 
-def _held_out_error(fill, Z_train, held, truth, w=None) -> float:
-    """The mean squared error of ``fill`` at the ``held`` entries (flat
-    indices into ``Z_train``, their values ``truth``), weighted by their
-    rows' ``w``."""
-    d = Z_train.shape[1]
-    rows = np.unique(held // d)
-    filled_rows = fill(Z_train[rows])
-    local = np.searchsorted(rows, held // d)
-    errors = (filled_rows[local, held % d] - truth) ** 2
-    return float(np.average(errors, weights=None if w is None else w[held // d]))
+class _Scored:
+    """The held-out entries that choose (the ridge, the network, its
+    iterate): those of the first :data:`MAX_SCORED_ROWS` rows holding any
+    (flat indices ``held`` into ``Z_train``, their values in ``Z``), each
+    weighted by its row's ``w``."""
+
+    def __init__(self, Z, Z_train, held, w=None):
+        d = Z_train.shape[1]
+        self.rows = np.unique(held // d)[:MAX_SCORED_ROWS]
+        held = held[np.isin(held // d, self.rows)]
+        self.Z = Z_train[self.rows]  # NaN where missing or held out
+        self.at = (np.searchsorted(self.rows, held // d), held % d)
+        self.truth = Z.flat[held]
+        self.w = None if w is None else w[held // d]
+
+    def error(self, Z_filled) -> float:
+        """Mean squared error of the scored rows ``Z_filled`` (filled or
+        reconstructed) at the held-out entries."""
+        errors = (Z_filled[self.at] - self.truth) ** 2
+        return float(np.average(errors, weights=self.w))
 
 
 class _Imputation:
@@ -187,37 +197,17 @@ class _Imputation:
     (an automatic budget's end, reached silently either way): the held-out
     entries choose the iterate, so the fit's own closing comparison of its
     end with its start on the whole objective (two evaluations of every row,
-    :func:`skae._fit._solve`) is not made."""
+    :func:`skae._fit._solve`) is not made. ``Z`` are the scored rows
+    (:class:`_Scored`) as the network reads them, holes filled."""
 
-    def __init__(
-        self,
-        Z_train,
-        held,
-        truth,
-        fill,
-        n_iter_no_change,
-        tol,
-        w=None,
-        last=None,
-        dtype=None,
-    ):
-        rows = np.unique(held // Z_train.shape[1])
-        self.rows = rows[:MAX_SCORED_ROWS]
-        keep = np.isin(held // Z_train.shape[1], self.rows)
-        self.Z = fill(Z_train[self.rows])  # the network reads filled rows
-        if dtype is not None:
-            self.Z = self.Z.astype(dtype)
-        local = np.searchsorted(self.rows, held[keep] // Z_train.shape[1])
-        self.at = (local, held[keep] % Z_train.shape[1])
-        self.truth = truth[keep]
-        self.w = None if w is None else w[held[keep] // Z_train.shape[1]]
+    def __init__(self, scored, Z, n_iter_no_change, tol, last=None):
+        self.scored, self.Z = scored, Z
         self.patience, self.tol, self.last = n_iter_no_change, tol, last
         self.errors = []
         self._mark = (np.inf, 0)  # the last error that improved by tol, when
 
     def __call__(self, iteration, loss, estimator) -> bool:
-        R = estimator.reconstruct(self.Z)
-        error = float(np.average((R[self.at] - self.truth) ** 2, weights=self.w))
+        error = self.scored.error(estimator.reconstruct(self.Z))
         self.errors.append(error)
         if error <= min(self.errors):  # the best iterate so far, kept
             self.best = {
@@ -299,31 +289,19 @@ def fit_models(Z: np.ndarray, n_components: int, params: dict, options: dict, w=
         return gaussian, network, {}
     Z_train = Z.copy()
     Z_train.flat[held] = np.nan
-    truth = Z.flat[held]
     fills = fit_gaussians(Z_train, RIDGES, w)
-    scores = {
-        r: _held_out_error(g.fill, Z_train, held, truth, w) for r, g in fills.items()
-    }
+    scored = _Scored(Z, Z_train, held, w)
+    filled = {r: g.fill(scored.Z) for r, g in fills.items()}
+    scores = {r: scored.error(F) for r, F in filled.items()}
     q = min(scores, key=scores.get)
     last = base["max_iter"] if budget == "auto" else None
-    scorer = _Imputation(
-        Z_train,
-        held,
-        truth,
-        fills[q].fill,
-        patience,
-        base["tol"],
-        w,
-        last,
-        ADAM_DTYPE if adam else None,
-    )
+    Z_scored = filled[q].astype(ADAM_DTYPE) if adam else filled[q]
+    scorer = _Imputation(scored, Z_scored, patience, base["tol"], last)
     probe = dict(base, callback=scorer)
     model = _network(n_components, probe, fills[q])
     model = _fit(model, Z_train, w, budget == "auto", adam)
     report = {"gaussian": scores, "network": min(scorer.errors)}
-    # the Gaussian's error on the entries the network was scored on
-    linear = np.average((scorer.Z[scorer.at] - scorer.truth) ** 2, weights=scorer.w)
-    if min(scorer.errors) >= linear:  # the network does not help: the fill
+    if min(scorer.errors) >= scores[q]:  # the network does not help: the fill
         return fit_gaussian(Z, q, w), None, report
     if len(Z) >= REFIT_MAX_ROWS:  # keep the best iterate: no second fit
         model.__dict__.update(scorer.best)
