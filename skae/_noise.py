@@ -28,8 +28,8 @@ def gaussian(X, level: float, rng, **_) -> np.ndarray:
         noise += X
         # a row's squared error overflows where the clean row's does not:
         # the noise's doing (large clean rows are the solver's to report)
-        big = [
-            np.square(np.abs(A).max()) * A.shape[1] if A.size else 0.0
+        big = [  # max |a| without a temporary the size of the data
+            np.square(max(A.max(), -A.min())) * A.shape[1] if A.size else 0.0
             for A in (noise, X)
         ]
     if not np.isfinite(noise).all() or (np.isfinite(big[1]) > np.isfinite(big[0])):
