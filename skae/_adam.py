@@ -229,6 +229,8 @@ def minimize_adam(
     buf = np.empty_like(theta)
     message, converged, steps = f"{max_iter} epochs run", False, 0
     mean = None if average is None else theta.copy()  # of the iterates so far
+    # gradient entries past this overflow the unnormalised second moment
+    limit = math.sqrt(np.finfo(theta.dtype).max * (1.0 - BETA_2))
     try:
         with BlasSteps() as blas:  # the minibatches' products (module docstring)
             for _ in range(max_iter):
@@ -237,7 +239,10 @@ def minimize_adam(
                     blas.tick()
                     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                         loss, grad = batch_fun(theta, batch)
-                        finite = np.isfinite(loss) and np.isfinite(grad).all()
+                        # finite, and small enough for the moments (class
+                        # AdamState): max |g| by max and min, no temporary
+                        big = max(grad.max(), -grad.min()) if grad.size else 0.0
+                        finite = np.isfinite(loss) and big < limit
                     steps += 1
                     if not finite:
                         if steps == 1 and state.t == 0:

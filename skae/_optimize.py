@@ -169,7 +169,8 @@ class OptimizeResult:
 def not_finite_at_start(name: str, loss) -> ValueError:
     return ValueError(
         f"{name}: the loss or its gradient is not finite at the initial "
-        f"parameters (loss={loss}): most likely the input's values are too "
+        f"parameters, or too large for Adam's moments (loss={loss}): most "
+        "likely the input's values are too "
         "large for the working dtype (their squares overflow). Scale the input "
         "(e.g. with StandardScaler), or pass float64 data instead of float32."
     )

@@ -307,6 +307,15 @@ def test_fuzz_sparse_input(X, est):
     batch_size=st.integers(1, 300),
     learning_rate=st.sampled_from([1e-3, 1.0, 100.0]),
 )
+@example(  # float32 gradients of 1e20 whose squares overflow Adam's moments
+    X=np.array([[1.7640524], [0.4001572]], dtype=np.float32),
+    est=DenoisingAutoencoder(
+        1, hidden_layer_sizes=(), activation="identity", noise_level=1e10, alpha=0.0
+    ),
+    n_calls=1,
+    batch_size=1,
+    learning_rate=1e-3,
+)
 def test_fuzz_partial_fit(X, est, n_calls, batch_size, learning_rate):
     """partial_fit (minibatch Adam) under the same adversarial inputs,
     including absurd learning rates."""
