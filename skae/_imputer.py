@@ -86,10 +86,10 @@ class AutoencoderImputer(_BaseImputer):
     ----------
     autoencoder_ : DenoisingAutoencoder or None
         The fitted network, on standardized columns (the non-empty ones),
-        reading the Gaussian's fill in place of holes (its own
-        ``fill_values_``, the column means, serve only its own methods);
-        None when every column was empty, or when the Gaussian alone imputed
-        the held-out entries better.
+        reading the Gaussian's fill in place of holes (its ``fill_values_``
+        serve only its own methods); in float32 where Adam trained it (from
+        3,000 rows, or ``solver="adam"``); None when every column was empty,
+        or when the Gaussian alone imputed the held-out entries better.
     gaussian_ : object or None
         The Gaussian of the standardized columns: ``mean``, ``covariance``,
         ``precision`` (ndarrays) and ``fill(Z)``, which returns ``Z`` with
