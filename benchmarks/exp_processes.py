@@ -27,14 +27,14 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import statistics
 import sys
-import time
 
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np
+
+from benchmarks._common import median_time
 
 ARCH = (10, (100,), 3, "tanh", "identity", "identity")
 SHAPE = ("lowrank", 20000, 10, 100, 3)
@@ -57,15 +57,8 @@ def _worker(conn, X, dtype):
         conn.send(f(theta))
 
 
-def _median_ms(func, repeats=30, warmup=3):
-    for _ in range(warmup):
-        func()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
+def _median_ms(func):
+    return 1e3 * median_time(func, repeats=30, warmup=3)
 
 
 def measure(dtype: str) -> dict:
