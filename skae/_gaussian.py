@@ -240,17 +240,21 @@ def _by_rows(model: Gaussian, X, missing, cov=False, w=None):
                     total += w[rows].sum() * S
                 continue
             m = np.nonzero(missing[rows])[1].reshape(rows.size, k)
-            o = np.nonzero(~missing[rows])[1].reshape(rows.size, d - k)
-            xo = X[rows[:, None], o] - mu[o]
             if k <= d - k:  # |m| unknowns: the precision's block
                 P_mm = _gather(P, m, m)
-                b = np.einsum("nko,no->nk", _gather(P, m, o), xo)
+                # P_mo (x_o - mu_o), read off (x - mu) P with the holes at 0:
+                # one product instead of a gather of P_mo per row (digits: a
+                # third of an EM step)
+                centred = np.where(missing[rows], 0.0, X[rows] - mu)
+                b = np.take_along_axis(centred @ P, m, axis=1)
                 if cov:
                     C = np.linalg.inv(P_mm)
                     xm = -np.einsum("nkl,nl->nk", C, b)
                 else:
                     xm = -np.linalg.solve(P_mm, b[:, :, None])[:, :, 0]
             else:  # |o| unknowns: the covariance's block
+                o = np.nonzero(~missing[rows])[1].reshape(rows.size, d - k)
+                xo = X[rows[:, None], o] - mu[o]
                 S_mo = _gather(S, m, o)
                 if cov:
                     T = np.linalg.solve(_gather(S, o, o), S_mo.transpose(0, 2, 1))
