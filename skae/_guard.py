@@ -11,7 +11,7 @@ steps each way, finds BLAS's own threads faster (:class:`BlasSteps`).
 
 Either way the products are the same: OpenBLAS splits a product's output,
 not its sums, among its threads, so a fit is bit-identical whichever way
-each step ran (tests/test_solvers.py checks it on this machine's BLAS).
+each step ran (tests/test_guard.py checks it on the machine's BLAS).
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ class ThreadGuard:
         one = self._times[False]
         if not one:
             return
-        ratio = spent / statistics.median(one)
+        ratio = spent / max(statistics.median(one), 1e-12)
         self._slow = self._slow + 1 if ratio > self.abort else 0
         if ratio > DISASTER or self._slow >= 2:  # busy: threads spin-wait
             self._slow = 0
@@ -168,10 +168,11 @@ class ThreadGuard:
 
 class BlasSteps:
     """Inside ``with``, every BLAS library at one thread, except during the
-    steps (each between :meth:`tick` and :meth:`done`) for which ``guard`` (by default a
-    fresh :class:`ThreadGuard`) chooses BLAS's own thread counts, those found
-    on entry; leaving restores them. With one thread available (one core, or
-    BLAS limited to one by the caller) nothing is timed: one thread."""
+    steps (each between :meth:`tick` and :meth:`done`) for which ``guard``
+    (by default a fresh :class:`ThreadGuard`) chooses BLAS's own thread
+    counts, those found on entry; leaving restores them. With one thread
+    available (one core, or BLAS limited to one by the caller) nothing is
+    timed: one thread."""
 
     def __init__(self, guard: ThreadGuard | None = None) -> None:
         self.guard = guard
