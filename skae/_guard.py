@@ -19,7 +19,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from skae._kernel import available_threads, blas_libraries
+from skae._kernel import BlasOneThread, available_threads
 
 #: :class:`ThreadGuard`'s schedule: steps timed per way in the first trial and
 #: in each later one, steps between trials, how much faster (as a ratio of
@@ -166,25 +166,25 @@ class ThreadGuard:
         return wait
 
 
-class BlasSteps:
-    """Inside ``with``, every BLAS library at one thread, except during the
-    steps (each between :meth:`tick` and :meth:`done`) for which ``guard``
-    (by default a fresh :class:`ThreadGuard`) chooses BLAS's own thread
-    counts, those found on entry; leaving restores them. With one thread
-    available (one core, or BLAS limited to one by the caller) nothing is
-    timed: one thread."""
+class BlasSteps(BlasOneThread):
+    """Inside ``with``, every BLAS library at one thread
+    (:class:`~skae._kernel.BlasOneThread`, which restores them on leaving),
+    except during the steps (each between :meth:`tick` and :meth:`done`) for
+    which ``guard`` (by default a fresh :class:`ThreadGuard`) chooses BLAS's
+    own thread counts, those found on entry. With one thread available (one
+    core, or BLAS limited to one by the caller) nothing is timed: one
+    thread."""
 
     def __init__(self, guard: ThreadGuard | None = None) -> None:
         self.guard = guard
 
     def __enter__(self):
-        self._old = [(lib, lib.num_threads) for lib in blas_libraries()]
-        if available_threads() < 2:
+        if available_threads() < 2:  # read before the counts are set to 1
             self.guard = None
         elif self.guard is None:
             self.guard = ThreadGuard()
-        self.threaded = True  # until set below
-        self._set(False)
+        super().__enter__()
+        self.threaded = False
         return self
 
     def _set(self, threaded: bool) -> None:
@@ -203,8 +203,3 @@ class BlasSteps:
         """End the step (the guard times it)."""
         if self.guard is not None:
             self.guard.done()
-
-    def __exit__(self, *exc):
-        for lib, n in self._old:
-            lib.set_num_threads(n)
-        return False
